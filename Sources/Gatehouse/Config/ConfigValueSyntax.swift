@@ -1,0 +1,208 @@
+// Syntax of the structured strings in a config: listen addresses, upstream URLs, route
+// paths and HTTP tokens. Each parser says exactly what is wrong, for `gatehouse check`.
+
+extension ListenAddress {
+    /// `host:port` or `[v6]:port`; port 0–65535 (0 = an ephemeral port, used by tests).
+    public static func parse(_ text: String) throws(ValueFormatError) -> ListenAddress {
+        guard !text.isEmpty else { throw ValueFormatError("must not be empty; write host:port, e.g. \"127.0.0.1:8080\"") }
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw ValueFormatError("\(text.debugDescription): missing \"]\"") }
+            hostPart = text[...close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else {
+                throw ValueFormatError("\(text.debugDescription) has no port; write e.g. \"\(hostPart):8080\"")
+            }
+            portPart = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw ValueFormatError("\(text.debugDescription) has no port; write host:port, e.g. \"\(text):8080\"")
+            }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+            if hostPart.contains(":") {
+                throw ValueFormatError("\(text.debugDescription): IPv6 addresses need brackets, e.g. \"[::1]:8080\"")
+            }
+            if hostPart.isEmpty {
+                throw ValueFormatError(
+                    "\(text.debugDescription) has no host; write \"0.0.0.0:\(portPart)\" to listen on every interface")
+            }
+        }
+        let host = try HostSyntax.parse(hostPart, in: text)
+        guard let port = HostSyntax.port(portPart) else {
+            throw ValueFormatError("\(text.debugDescription): port must be a number from 0 to 65535")
+        }
+        return ListenAddress(host: host, port: port)
+    }
+
+    /// True for `0.0.0.0` and `::`, which collide with every address on the same port.
+    var isWildcard: Bool { host == "0.0.0.0" || host == "::" }
+
+    var isLoopback: Bool {
+        if host == "localhost" { return true }
+        guard let address = IPAddress.parse(host)?.unmapped else { return false }
+        return address.isIPv4 ? address.description.hasPrefix("127.") : address.description == "::1"
+    }
+}
+
+extension UpstreamURL {
+    /// `http(s)://host[:port][/path]`; the path is kept without a trailing slash. Refuses
+    /// userinfo (it would end up in logs), query strings and fragments (the client's
+    /// query is forwarded as-is; anything else would be ambiguous) and other schemes.
+    public static func parse(_ text: String) throws(ValueFormatError) -> UpstreamURL {
+        let notURL = ValueFormatError("must be an http(s) URL, got \(text.debugDescription)")
+        guard let separator = text.firstRange(of: "://") else { throw notURL }
+        let scheme = text[..<separator.lowerBound].lowercased()
+        guard scheme == "http" || scheme == "https" else { throw notURL }
+        if let bad = text.unicodeScalars.first(where: { !$0.isASCII || $0.value <= 0x20 || $0.value == 0x7F }) {
+            throw ValueFormatError("\(text.debugDescription) contains \(Self.name(of: bad)); percent-encode it")
+        }
+        if text.contains("#") { throw ValueFormatError("\(text.debugDescription) must not have a fragment (#…)") }
+        if text.contains("?") {
+            throw ValueFormatError(
+                "\(text.debugDescription) must not have a query string; the client's query is forwarded as-is")
+        }
+        if text.contains("\\") { throw ValueFormatError("\(text.debugDescription) must not contain \"\\\"") }
+        let afterScheme = text[separator.upperBound...]
+        let authority = afterScheme.prefix { $0 != "/" }
+        let path = afterScheme[authority.endIndex...]
+        if authority.contains("@") {
+            throw ValueFormatError(
+                "\(text.debugDescription) must not contain credentials (user@host): they would end up in logs")
+        }
+        guard !authority.isEmpty else { throw ValueFormatError("\(text.debugDescription) has no host") }
+
+        var hostPart = authority
+        var port = scheme == "https" ? 443 : 80
+        let portColon = authority.hasPrefix("[") ? authority.firstIndex(of: "]").flatMap { close in
+            authority[close...].firstIndex(of: ":")
+        } : authority.firstIndex(of: ":")
+        if let colon = portColon {
+            hostPart = authority[..<colon]
+            guard let number = HostSyntax.port(authority[authority.index(after: colon)...]), number > 0 else {
+                throw ValueFormatError("\(text.debugDescription): port must be a number from 1 to 65535")
+            }
+            port = number
+        }
+        guard !hostPart.isEmpty else { throw ValueFormatError("\(text.debugDescription) has no host") }
+        let host = try HostSyntax.parse(hostPart, in: text)
+
+        if path.split(separator: "/").contains(where: { $0 == "." || $0 == ".." }) {
+            throw ValueFormatError("\(text.debugDescription): the path must not contain \".\" or \"..\" segments")
+        }
+        if let problem = PercentEncoding.problem(in: path) {
+            throw ValueFormatError("\(text.debugDescription): \(problem)")
+        }
+        var basePath = Substring(path)
+        while basePath.hasSuffix("/") { basePath = basePath.dropLast() }
+        return UpstreamURL(scheme: scheme, host: host, port: port, basePath: String(basePath))
+    }
+
+    private static func name(of scalar: Unicode.Scalar) -> String {
+        scalar == " " ? "a space" : scalar.isASCII ? "a control character" : "a non-ASCII character"
+    }
+}
+
+/// Route paths (SPEC §6): requests are matched on their *normalised* path, so a route
+/// must be written the way normalisation produces it, or it could never match (or would
+/// match something other than it seems to).
+enum RoutePath {
+    /// Characters that survive normalisation unencoded: RFC 3986 `pchar` minus `%`.
+    private static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/")
+
+    /// The path without its trailing slash ("/" stays "/").
+    static func normalize(_ text: String) throws(ValueFormatError) -> String {
+        guard text.hasPrefix("/") else {
+            throw ValueFormatError("must start with \"/\", got \(text.debugDescription)")
+        }
+        for c in text where !allowed.contains(c) {
+            let reason: String
+            switch c {
+            case "?": reason = "must not contain \"?\": the query string plays no part in matching"
+            case "#": reason = "must not contain \"#\""
+            case "%": reason = "must not contain \"%\": write the decoded character (requests are matched decoded)"
+            case "\\": reason = "must not contain \"\\\""
+            default:
+                let isControl = c.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+                reason =
+                    isControl
+                    ? "must not contain control characters"
+                    : "must not contain \(c.debugDescription): requests carry it percent-encoded, so it could never match"
+            }
+            throw ValueFormatError("\(reason), got \(text.debugDescription)")
+        }
+        if text.contains("//") {
+            throw ValueFormatError("must not contain repeated slashes, got \(text.debugDescription)")
+        }
+        // `..;x` is refused too: SPEC §6 rejects such segments in requests.
+        let dotSegment = text.split(separator: "/").contains { segment in
+            let name = segment.prefix { $0 != ";" }
+            return name == "." || name == ".."
+        }
+        if dotSegment {
+            throw ValueFormatError("must not contain \".\" or \"..\" segments, got \(text.debugDescription)")
+        }
+        return text.count > 1 && text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+}
+
+/// RFC 9110 §5.6.2 tokens: header field names and methods.
+enum HTTPToken {
+    private static let punctuation = Set("!#$%&'*+-.^_`|~")
+
+    static func isValid(_ text: String) -> Bool {
+        !text.isEmpty && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || punctuation.contains($0)) }
+    }
+}
+
+enum HostSyntax {
+    /// A host as written in a listen address or URL: `[v6]`, an IPv4 address or a DNS
+    /// name. Returned canonical: IPv6 without brackets, names lower-cased.
+    static func parse(_ host: Substring, in text: String) throws(ValueFormatError) -> String {
+        if host.hasPrefix("[") {
+            guard host.hasSuffix("]"), let address = IPAddress.parse(String(host.dropFirst().dropLast())),
+                !address.isIPv4
+            else { throw ValueFormatError("\(text.debugDescription): \(host) is not a valid IPv6 address") }
+            return address.description
+        }
+        if host.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
+            guard let address = IPAddress.parse(String(host)) else {
+                throw ValueFormatError("\(text.debugDescription): \(host) is not a valid IPv4 address")
+            }
+            return address.description
+        }
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        let valid =
+            host.count <= 253
+            && labels.allSatisfy { label in
+                !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+            }
+        guard valid else { throw ValueFormatError("\(text.debugDescription): \(String(host).debugDescription) is not a valid host name") }
+        return host.lowercased()
+    }
+
+    /// 0–65535 written in plain digits.
+    static func port(_ text: Substring) -> Int? {
+        guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text),
+            value <= 65535
+        else { return nil }
+        return value
+    }
+}
+
+enum PercentEncoding {
+    /// Why `path` is not a valid URL path (a `%` not followed by two hex digits), or nil.
+    static func problem(in path: Substring) -> String? {
+        var rest = path[...]
+        while let percent = rest.firstIndex(of: "%") {
+            let digits = rest[rest.index(after: percent)...].prefix(2)
+            guard digits.count == 2, digits.allSatisfy(\.isHexDigit) else {
+                return "invalid percent-escape in the path (\"%\" must be followed by two hex digits)"
+            }
+            rest = rest[digits.endIndex...]
+        }
+        return nil
+    }
+}

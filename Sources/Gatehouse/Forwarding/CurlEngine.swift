@@ -1,0 +1,287 @@
+import CCurl
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One libcurl multi handle driven by `curl_multi_socket_action` on its own thread, with
+/// epoll for socket readiness and an eventfd for commands from the event loops.
+///
+/// Why socket_action and not `curl_multi_poll`: with many idle streams open (SSE),
+/// `curl_multi_perform` visits every handle on every wake-up; socket_action touches only
+/// the sockets that are ready, so the cost per request stays flat (DESIGN.md §3).
+///
+/// Threading: everything but `submit` runs on the engine's thread. `@unchecked Sendable`
+/// is sound because the only state touched from other threads is `commands`, under
+/// `commandLock`; the rest is confined to the curl thread by construction.
+final class CurlEngine: @unchecked Sendable {
+    enum Command {
+        case add(UpstreamTransfer)
+        case cancel(UpstreamTransfer)
+        /// Re-evaluate which directions of the transfer should stay paused.
+        case resume(UpstreamTransfer)
+        case stop
+    }
+
+    private let commandLock = NIOLock()
+    private var commands: [Command] = []
+    private let wakeFD: Int32
+    private let epollFD: Int32
+    private let multi: UnsafeMutableRawPointer
+    private let name: String
+
+    // Curl thread only.
+    private var watchedSockets: Set<Int32> = []
+    private var timerDeadline: UInt64?
+    private var active: [ObjectIdentifier: UpstreamTransfer] = [:]
+    private var dirty: [UpstreamTransfer] = []
+    private var easyPool: [UnsafeMutableRawPointer] = []
+    private var stopping = false
+    private let finished = ConditionLock(value: false)
+
+    static let easyPoolLimit = 1024
+
+    init(name: String, maxConnections: Int) throws {
+        CurlGlobal.initializeOnce()
+        guard let multi = curl_multi_init() else { throw ForwarderError.curlInitFailed }
+        let epollFD = gh_epoll_create()
+        let wakeFD = gh_eventfd_create()
+        guard epollFD >= 0, wakeFD >= 0 else { throw ForwarderError.curlInitFailed }
+        self.multi = multi
+        self.epollFD = epollFD
+        self.wakeFD = wakeFD
+        self.name = name
+        _ = gh_epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, GH_EPOLLIN, UInt64(UInt32(bitPattern: wakeFD)))
+        let userp = Unmanaged.passUnretained(self).toOpaque()
+        _ = gh_multi_setopt_socket_callback(multi, curlSocketCallback)
+        _ = gh_multi_setopt_ptr(multi, CURLMOPT_SOCKETDATA, userp)
+        _ = gh_multi_setopt_timer_callback(multi, curlTimerCallback)
+        _ = gh_multi_setopt_ptr(multi, CURLMOPT_TIMERDATA, userp)
+        // MAXCONNECTS counts busy long-lived streams too: left low, libcurl closes and
+        // reopens upstream connections constantly under SSE load (DESIGN.md §3).
+        _ = gh_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxConnections)
+    }
+
+    func start() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Hands a command to the curl thread. Callable from any thread.
+    func submit(_ command: Command) {
+        let wasEmpty = commandLock.withLock { () -> Bool in
+            let wasEmpty = commands.isEmpty
+            commands.append(command)
+            return wasEmpty
+        }
+        // The curl thread drains the whole queue per wake-up, so one signal per batch.
+        if wasEmpty { gh_eventfd_signal(wakeFD) }
+    }
+
+    /// Stops the thread after aborting every transfer; blocks until it has exited.
+    func stopAndWait() {
+        submit(.stop)
+        finished.lock(whenValue: true)
+        finished.unlock()
+    }
+
+    // MARK: The loop
+
+    private func run() {
+        let maxEvents: Int32 = 256
+        var eventMasks = [UInt32](repeating: 0, count: Int(maxEvents))
+        var eventData = [UInt64](repeating: 0, count: Int(maxEvents))
+        var running: Int32 = 0
+        while !stopping {
+            let count = gh_epoll_wait(epollFD, &eventMasks, &eventData, maxEvents, pollTimeoutMilliseconds())
+            if count > 0 {
+                for i in 0..<Int(count) {
+                    let fd = Int32(truncatingIfNeeded: eventData[i])
+                    if fd == wakeFD {
+                        gh_eventfd_drain(wakeFD)
+                        processCommands()
+                        continue
+                    }
+                    let mask = eventMasks[i]
+                    var action: Int32 = 0
+                    if mask & GH_EPOLLIN != 0 { action |= CURL_CSELECT_IN }
+                    if mask & GH_EPOLLOUT != 0 { action |= CURL_CSELECT_OUT }
+                    if mask & (GH_EPOLLERR | GH_EPOLLHUP) != 0 { action |= CURL_CSELECT_ERR }
+                    _ = curl_multi_socket_action(multi, fd, action, &running)
+                }
+            }
+            if let deadline = timerDeadline, deadline <= Self.now() {
+                timerDeadline = nil
+                _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
+            }
+            collectFinished()
+            flushEvents()
+        }
+        shutdownTransfers()
+        finished.lock()
+        finished.unlock(withValue: true)
+    }
+
+    private func pollTimeoutMilliseconds() -> Int32 {
+        guard let deadline = timerDeadline else { return -1 }
+        let now = Self.now()
+        if deadline <= now { return 0 }
+        return Int32(clamping: (deadline - now + 999_999) / 1_000_000)
+    }
+
+    private func processCommands() {
+        let batch = commandLock.withLock { () -> [Command] in
+            let batch = commands
+            commands.removeAll(keepingCapacity: true)
+            return batch
+        }
+        for command in batch {
+            switch command {
+            case .add(let transfer): add(transfer)
+            case .cancel(let transfer): remove(transfer)
+            case .resume(let transfer): resume(transfer)
+            case .stop: stopping = true
+            }
+        }
+    }
+
+    private func add(_ transfer: UpstreamTransfer) {
+        guard let easy = easyPool.popLast() ?? curl_easy_init() else {
+            transfer.curlEnqueue(.failed(.unavailable("libcurl could not allocate a handle")))
+            return
+        }
+        transfer.curlEasy = easy
+        transfer.curlHeaderList = CurlRequestSetup.configure(easy, for: transfer)
+        if curl_multi_add_handle(multi, easy) != CURLM_OK {
+            release(transfer)
+            transfer.curlEnqueue(.failed(.unavailable("libcurl refused the transfer")))
+            return
+        }
+        active[ObjectIdentifier(transfer)] = transfer
+    }
+
+    private func resume(_ transfer: UpstreamTransfer) {
+        guard !transfer.curlFinished, let easy = transfer.curlEasy else { return }
+        // Unpausing may call the read/write callbacks synchronously; no lock is held here.
+        _ = curl_easy_pause(easy, transfer.curlDesiredPauseMask())
+    }
+
+    private func remove(_ transfer: UpstreamTransfer) {
+        guard active.removeValue(forKey: ObjectIdentifier(transfer)) != nil, let easy = transfer.curlEasy else { return }
+        _ = curl_multi_remove_handle(multi, easy)
+        release(transfer)
+    }
+
+    private func release(_ transfer: UpstreamTransfer) {
+        transfer.curlFinished = true
+        if let list = transfer.curlHeaderList { curl_slist_free_all(list) }
+        transfer.curlHeaderList = nil
+        guard let easy = transfer.curlEasy else { return }
+        transfer.curlEasy = nil
+        if easyPool.count < Self.easyPoolLimit {
+            curl_easy_reset(easy)
+            easyPool.append(easy)
+        } else {
+            curl_easy_cleanup(easy)
+        }
+    }
+
+    private func collectFinished() {
+        var left: Int32 = 0
+        while let message = curl_multi_info_read(multi, &left) {
+            guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+            let code = gh_msg_result(message)
+            var owner: UnsafeMutableRawPointer?
+            _ = gh_easy_getinfo_ptr(easy, CURLINFO_PRIVATE, &owner)
+            guard let owner else { continue }
+            let transfer = Unmanaged<UpstreamTransfer>.fromOpaque(owner).takeUnretainedValue()
+            // Keep the transfer alive until its last event is queued.
+            guard let kept = active.removeValue(forKey: ObjectIdentifier(transfer)) else { continue }
+            _ = curl_multi_remove_handle(multi, easy)
+            release(kept)
+            kept.curlEnqueue(Self.outcome(code: code, headDelivered: kept.curlHeadDelivered))
+        }
+    }
+
+    static func outcome(code: CURLcode, headDelivered: Bool) -> UpstreamEvent {
+        if code == CURLE_OK {
+            return headDelivered ? .end : .failed(.unavailable("the upstream sent no response"))
+        }
+        let message = String(cString: curl_easy_strerror(code))
+        if headDelivered { return .failed(.brokenMidStream(message)) }
+        if code == CURLE_OPERATION_TIMEDOUT { return .failed(.timedOut(message)) }
+        return .failed(.unavailable(message))
+    }
+
+    private func flushEvents() {
+        guard !dirty.isEmpty else { return }
+        for transfer in dirty {
+            let events = transfer.curlPending
+            transfer.curlPending.removeAll(keepingCapacity: true)
+            transfer.curlQueuedForFlush = false
+            transfer.eventLoop.execute { transfer.deliver(events) }
+        }
+        dirty.removeAll(keepingCapacity: true)
+    }
+
+    private func shutdownTransfers() {
+        for transfer in active.values {
+            if let easy = transfer.curlEasy { _ = curl_multi_remove_handle(multi, easy) }
+            release(transfer)
+            transfer.curlEnqueue(.failed(.brokenMidStream("the gateway is shutting down")))
+        }
+        active.removeAll()
+        flushEvents()
+        for easy in easyPool { curl_easy_cleanup(easy) }
+        easyPool.removeAll()
+        _ = curl_multi_cleanup(multi)
+        close(epollFD)
+        close(wakeFD)
+    }
+
+    // MARK: Called from libcurl callbacks (curl thread)
+
+    func curlMarkDirty(_ transfer: UpstreamTransfer) {
+        dirty.append(transfer)
+    }
+
+    func curlWatch(socket: Int32, what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            _ = gh_epoll_ctl(epollFD, EPOLL_CTL_DEL, socket, 0, 0)
+            watchedSockets.remove(socket)
+            return
+        }
+        var events: UInt32 = 0
+        if what & CURL_POLL_IN != 0 { events |= GH_EPOLLIN }
+        if what & CURL_POLL_OUT != 0 { events |= GH_EPOLLOUT }
+        let data = UInt64(UInt32(bitPattern: socket))
+        let (first, second) =
+            watchedSockets.contains(socket) ? (EPOLL_CTL_MOD, EPOLL_CTL_ADD) : (EPOLL_CTL_ADD, EPOLL_CTL_MOD)
+        // A reused descriptor number can make our bookkeeping stale: try the other op.
+        if gh_epoll_ctl(epollFD, first, socket, events, data) != 0 {
+            _ = gh_epoll_ctl(epollFD, second, socket, events, data)
+        }
+        watchedSockets.insert(socket)
+    }
+
+    func curlSetTimer(milliseconds: Int) {
+        timerDeadline = milliseconds < 0 ? nil : Self.now() + UInt64(milliseconds) * 1_000_000
+    }
+
+    private static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+}
+
+public enum ForwarderError: Error, CustomStringConvertible {
+    case curlInitFailed
+
+    public var description: String { "libcurl could not be initialised" }
+}
+
+/// `curl_global_init` must run once, before any other thread uses libcurl.
+enum CurlGlobal {
+    private static let initialized: Bool = {
+        curl_global_init(GH_CURL_GLOBAL_DEFAULT) == CURLE_OK
+    }()
+
+    static func initializeOnce() { _ = initialized }
+}

@@ -1,0 +1,31 @@
+/// A request Gatehouse refuses itself, with what the response and the denial log need.
+public struct Denial: Sendable, Equatable {
+    public var reason: DenialReason
+    /// Extra response fields (`Allow`, `WWW-Authenticate`, `Retry-After`, …).
+    public var headers: [(name: String, value: String)]
+    /// The matched route's name, when routing got that far.
+    public var route: String?
+    /// Normalised path, or the raw one when normalisation itself refused it; no query.
+    public var path: String
+    /// One sentence for the operator reading the denial log; never shown to the client.
+    public var detail: String
+
+    public init(
+        reason: DenialReason,
+        headers: [(name: String, value: String)] = [],
+        route: String? = nil,
+        path: String,
+        detail: String
+    ) {
+        self.reason = reason
+        self.headers = headers
+        self.route = route
+        self.path = path
+        self.detail = detail
+    }
+
+    public static func == (lhs: Denial, rhs: Denial) -> Bool {
+        lhs.reason == rhs.reason && lhs.route == rhs.route && lhs.path == rhs.path && lhs.detail == rhs.detail
+            && lhs.headers.elementsEqual(rhs.headers, by: { $0.name == $1.name && $0.value == $1.value })
+    }
+}

@@ -1,0 +1,43 @@
+/// A config compiled for serving: everything the hot path needs, computed once. A reload
+/// builds a new `Runtime` and swaps it in whole; requests in flight keep the one they
+/// started with.
+public final class Runtime: Sendable {
+    public let config: GatewayConfig
+    public let router: Router
+    /// Identity header names in `HeaderNameKey` form: stripped from every client request.
+    let identityHeaderKeys: Set<String>
+    let trustedProxies: [CIDR]
+    let connectTimeoutMilliseconds: Int
+
+    public init(config: GatewayConfig) {
+        self.config = config
+        self.router = Router(routes: config.routes)
+        self.identityHeaderKeys = Set(config.identityHeaders.all.map(HeaderNameKey.make))
+        self.trustedProxies = config.server.trustedProxies
+        self.connectTimeoutMilliseconds = Int(config.server.upstreamConnectTimeout.milliseconds)
+    }
+}
+
+/// Header names compared the way a spoofing client cannot dodge: case-folded, with `_`
+/// treated as `-` (some upstream frameworks map both spellings to the same variable).
+enum HeaderNameKey {
+    static func make(_ name: String) -> String {
+        var key = name.lowercased()
+        if key.utf8.contains(UInt8(ascii: "_")) { key = key.replacingUnderscores() }
+        return key
+    }
+}
+
+extension String {
+    fileprivate func replacingUnderscores() -> String {
+        String(decoding: utf8.map { $0 == UInt8(ascii: "_") ? UInt8(ascii: "-") : $0 }, as: UTF8.self)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,100 @@
+import NIOCore
+import NIOHTTP1
+
+/// The state of one request on a client connection, from its head to the access log.
+/// Event-loop confined (owned by `ProxyHandler`).
+final class Exchange {
+    let head: HTTPRequestHead
+    let facts: RequestFacts
+    let runtime: Runtime
+    let startedAt = NIODeadline.now()
+
+    var method: String
+    var path = ""
+    var route: String?
+    var status = 0
+    var denial: Denial?
+    var keepAlive: Bool
+    var hasRequestBody = false
+
+    var transfer: UpstreamTransfer?
+    var upstreamStarted: NIODeadline?
+    var upstreamHeadAt: NIODeadline?
+    var responseTimeout: Scheduled<Void>?
+    var idleCheck: Scheduled<Void>?
+    var idleTimeout: Duration = .seconds(300)
+    var lastActivity = NIODeadline.now()
+
+    var requestEnded = false
+    var responseStarted = false
+    var responseEnded = false
+    var upstreamFinished = false
+    var endWritten = false
+    var logged = false
+    var logNote: String?
+
+    var bytesIn = 0
+    var bytesOut = 0
+
+    init(head: HTTPRequestHead, facts: RequestFacts, runtime: Runtime) {
+        self.head = head
+        self.facts = facts
+        self.runtime = runtime
+        self.method = head.method.rawValue
+        self.keepAlive = head.isKeepAlive
+    }
+
+    func touch() {
+        lastActivity = NIODeadline.now()
+    }
+
+    func cancelTimers() {
+        responseTimeout?.cancel()
+        responseTimeout = nil
+        idleCheck?.cancel()
+        idleCheck = nil
+    }
+
+    /// Stops the upstream side, if any is still running.
+    func abandon() {
+        cancelTimers()
+        if !upstreamFinished {
+            upstreamFinished = true
+            transfer?.cancel()
+        }
+    }
+
+    func accessLogEntry(now: NIODeadline) -> AccessLogEntry {
+        let upstreamMilliseconds: Double? =
+            if let started = upstreamStarted, let head = upstreamHeadAt {
+                Double((head - started).nanoseconds) / 1_000_000
+            } else {
+                nil
+            }
+        return AccessLogEntry(
+            requestID: facts.requestID,
+            clientIP: facts.client.ip,
+            method: method,
+            path: path,
+            route: route,
+            status: status,
+            subject: nil,
+            keyID: nil,
+            durationMilliseconds: Double((now - startedAt).nanoseconds) / 1_000_000,
+            upstreamMilliseconds: upstreamMilliseconds,
+            bytesIn: bytesIn,
+            bytesOut: bytesOut
+        )
+    }
+}
+
+extension UpstreamRequest.Body {
+    /// Whether body bytes may still follow the head.
+    var mayHaveBytes: Bool {
+        switch self {
+        case .none: false
+        case .length(let length): length > 0
+        case .chunked: true
+        }
+    }
+}

@@ -1,0 +1,439 @@
+import NIOCore
+import NIOHTTP1
+
+/// Shared by every connection of the public listener.
+final class GatewayServices: Sendable {
+    let runtimes: RuntimeStore
+    let forwarder: Forwarder
+    let accessLog: AccessLog
+
+    init(runtimes: RuntimeStore, forwarder: Forwarder, accessLog: AccessLog) {
+        self.runtimes = runtimes
+        self.forwarder = forwarder
+        self.accessLog = accessLog
+    }
+}
+
+/// One client connection: turns each request into a gate decision, then either answers
+/// it (denial) or bridges it to an upstream transfer, streaming both bodies with
+/// backpressure. Knows no auth rules; all of that is in `Gate`.
+///
+/// Lives on the channel's event loop only; `HTTPServerPipelineHandler` in front of it
+/// guarantees one request at a time even when the client pipelines.
+final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let services: GatewayServices
+    private let scheme: String
+    private var context: ChannelHandlerContext?
+    private var peer: IPAddress?
+
+    private enum State {
+        /// Waiting for the next request head.
+        case idle
+        /// A request is going to (or coming back from) an upstream.
+        case proxying(Exchange)
+        /// We answered already; swallow what is left of the request.
+        case draining(Exchange)
+    }
+
+    private var state = State.idle
+    private var headerTimeout: Scheduled<Void>?
+    private var readsPaused = false
+    private var readPending = false
+
+    init(services: GatewayServices, scheme: String) {
+        self.services = services
+        self.scheme = scheme
+    }
+
+    // MARK: Channel lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let address = context.channel.remoteAddress?.ipAddress { peer = IPAddress.parse(address) }
+        if context.channel.isActive { armHeaderTimeout(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if peer == nil, let address = context.channel.remoteAddress?.ipAddress { peer = IPAddress.parse(address) }
+        armHeaderTimeout(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        headerTimeout?.cancel()
+        switch state {
+        case .proxying(let exchange), .draining(let exchange):
+            exchange.abandon()
+            if exchange.status == 0 { exchange.status = 499 }  // client closed before the answer
+            logAccess(exchange)
+        case .idle:
+            break
+        }
+        state = .idle
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            headerTimeout?.cancel()
+            headerTimeout = nil
+            receiveHead(head, context: context)
+        case .body(let buffer):
+            receiveBody(buffer, context: context)
+        case .end:
+            receiveEnd(context: context)
+        }
+    }
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let runtime = services.runtimes.runtime
+        let gate = Gate(runtime: runtime)
+        let headers = head.headers.map { (name: $0.name, value: $0.value) }
+        let request = IncomingRequest(
+            method: head.method.rawValue,
+            target: head.uri,
+            headers: headers,
+            peer: peer,
+            scheme: scheme,
+            body: Self.bodyFraming(head.headers)
+        )
+        let facts = gate.facts(for: request)
+        let exchange = Exchange(head: head, facts: facts, runtime: runtime)
+        exchange.path = Gate.rawPath(head.uri)
+
+        let settings = runtime.config.server
+        if Self.headBytes(head) > settings.maxHeaderBytes {
+            refuse(
+                exchange,
+                Denial(reason: .headersTooLarge, path: exchange.path, detail: "request head over max_header_bytes"),
+                context: context
+            )
+            return
+        }
+        if case .length(let length) = request.body, length > settings.maxBodyBytes {
+            refuse(
+                exchange,
+                Denial(reason: .bodyTooLarge, path: exchange.path, detail: "Content-Length \(length) over max_body_bytes"),
+                context: context
+            )
+            return
+        }
+
+        switch gate.decide(request, facts: facts) {
+        case .deny(let denial):
+            refuse(exchange, denial, context: context)
+        case .forward(let plan):
+            exchange.path = plan.path
+            exchange.route = plan.route.name
+            exchange.hasRequestBody = plan.upstream.body != .none
+            state = .proxying(exchange)
+            exchange.upstreamStarted = NIODeadline.now()
+            exchange.transfer = services.forwarder.start(plan.upstream, on: context.eventLoop, sink: self)
+            if !exchange.hasRequestBody { exchange.transfer?.finishBody() }
+            scheduleResponseTimeout(exchange, after: settings.upstreamResponseTimeout, context: context)
+            exchange.idleTimeout = settings.streamIdleTimeout
+            scheduleIdleCheck(exchange, context: context)
+        }
+    }
+
+    private func receiveBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        guard case .proxying(let exchange) = state else { return }  // draining: discard
+        exchange.bytesIn += buffer.readableBytes
+        exchange.touch()
+        if Int64(exchange.bytesIn) > exchange.runtime.config.server.maxBodyBytes {
+            let denial = Denial(
+                reason: .bodyTooLarge,
+                route: exchange.route,
+                path: exchange.path,
+                detail: "request body over max_body_bytes"
+            )
+            exchange.abandon()
+            if exchange.responseStarted {
+                context.close(promise: nil)
+            } else {
+                refuse(exchange, denial, context: context)
+            }
+            return
+        }
+        guard let transfer = exchange.transfer, !exchange.upstreamFinished else { return }
+        if !transfer.sendBody(buffer) { readsPaused = true }
+    }
+
+    private func receiveEnd(context: ChannelHandlerContext) {
+        switch state {
+        case .idle:
+            return
+        case .draining(let exchange):
+            exchange.requestEnded = true
+            finish(exchange, context: context)
+        case .proxying(let exchange):
+            exchange.requestEnded = true
+            if exchange.hasRequestBody, !exchange.upstreamFinished { exchange.transfer?.finishBody() }
+            if exchange.responseEnded { finish(exchange, context: context) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard case .idle = state, let parserError = error as? HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        // The request could not even be parsed: answer once, then close (the byte
+        // stream can no longer be trusted to find the next request).
+        let reason: DenialReason = parserError == .headerOverflow ? .headersTooLarge : .malformedRequest
+        let facts = RequestFacts(
+            requestID: RequestID.generate(),
+            client: ClientAddress.resolve(peer: peer, forwardedFor: [], trustedProxies: [])
+        )
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "")
+        let exchange = Exchange(head: head, facts: facts, runtime: services.runtimes.runtime)
+        exchange.keepAlive = false
+        exchange.requestEnded = true
+        exchange.method = "-"
+        let denial = Denial(reason: reason, path: "", detail: "unparseable request: \(parserError)")
+        writeError(ErrorResponse(denial: denial), for: exchange, context: context)
+        exchange.status = denial.reason.status
+        logAccess(exchange)
+        context.close(promise: nil)
+    }
+
+    // MARK: Outbound: hold client reads while the upload queue is full
+
+    func read(context: ChannelHandlerContext) {
+        if readsPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resumeReads(context: ChannelHandlerContext) {
+        readsPaused = false
+        if readPending {
+            readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: Upstream events
+
+    func upstream(_ transfer: UpstreamTransfer, event: UpstreamEvent) {
+        guard let context, case .proxying(let exchange) = state, exchange.transfer === transfer else { return }
+        switch event {
+        case .head(let status, let headers):
+            exchange.responseTimeout?.cancel()
+            exchange.responseStarted = true
+            exchange.status = status
+            exchange.upstreamHeadAt = NIODeadline.now()
+            exchange.touch()
+            var fields = HTTPHeaders(headers.map { ($0.name, $0.value) })
+            fields.replaceOrAdd(name: "X-Request-Id", value: exchange.facts.requestID)
+            if exchange.head.version.major == 1 && exchange.head.version.minor == 0 && !fields.contains(name: "content-length") {
+                exchange.keepAlive = false  // an HTTP/1.0 body without length ends with the connection
+            }
+            if !exchange.keepAlive { fields.replaceOrAdd(name: "Connection", value: "close") }
+            let head = HTTPResponseHead(
+                version: exchange.head.version,
+                status: HTTPResponseStatus(statusCode: status),
+                headers: fields
+            )
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            if exchange.head.method == .HEAD || status == 204 || status == 304 { break }
+            context.flush()
+        case .body(let buffer):
+            let count = buffer.readableBytes
+            exchange.bytesOut += count
+            exchange.touch()
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { _ in transfer.responseBytesWritten(count) }
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+        case .end:
+            exchange.upstreamFinished = true
+            exchange.responseEnded = true
+            exchange.responseTimeout?.cancel()
+            if exchange.requestEnded {
+                finish(exchange, context: context)
+            } else {
+                // The upstream answered before the client finished sending: end the
+                // response, then drop the connection rather than read an unwanted body.
+                exchange.keepAlive = false
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                exchange.endWritten = true
+                logAccess(exchange)
+                state = .draining(exchange)
+                context.close(promise: nil)
+            }
+        case .failed(let failure):
+            exchange.upstreamFinished = true
+            exchange.responseTimeout?.cancel()
+            if exchange.responseStarted {
+                // Never fabricate a status after the head went out: cut the connection.
+                exchange.logNote = "\(failure)"
+                logAccess(exchange)
+                state = .idle
+                context.close(promise: nil)
+            } else {
+                answerUpstreamFailure(exchange, failure, context: context)
+            }
+        case .uploadDrained:
+            resumeReads(context: context)
+        }
+    }
+
+    private func answerUpstreamFailure(_ exchange: Exchange, _ failure: UpstreamFailure, context: ChannelHandlerContext) {
+        exchange.abandon()
+        if !exchange.requestEnded { exchange.keepAlive = false }
+        let response = ErrorResponse(upstream: failure)
+        exchange.status = response.status
+        writeError(response, for: exchange, context: context)
+        exchange.responseEnded = true
+        if exchange.requestEnded {
+            finish(exchange, context: context, alreadyEnded: true)
+        } else {
+            state = .draining(exchange)
+            logAccess(exchange)
+            exchange.logged = true
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Answers
+
+    private func refuse(_ exchange: Exchange, _ denial: Denial, context: ChannelHandlerContext) {
+        exchange.status = denial.reason.status
+        exchange.route = denial.route ?? exchange.route
+        exchange.path = denial.path
+        exchange.denial = denial
+        // Unread request body: answer, then close instead of reading it all.
+        let bodyPending = !exchange.requestEnded && Self.bodyFraming(exchange.head.headers).mayHaveBytes
+        if bodyPending { exchange.keepAlive = false }
+        if exchange.transfer != nil { exchange.abandon() }
+        writeError(ErrorResponse(denial: denial), for: exchange, context: context)
+        exchange.responseEnded = true
+        state = .draining(exchange)
+        if bodyPending {
+            logAccess(exchange)
+            exchange.logged = true
+            context.close(promise: nil)
+        }
+    }
+
+    private func writeError(_ response: ErrorResponse, for exchange: Exchange, context: ChannelHandlerContext) {
+        let body = response.body(requestID: exchange.facts.requestID, allocator: context.channel.allocator)
+        let head = response.head(
+            version: exchange.head.version,
+            requestID: exchange.facts.requestID,
+            keepAlive: exchange.keepAlive,
+            bodyLength: body.readableBytes
+        )
+        exchange.bytesOut += body.readableBytes
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if exchange.head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        exchange.endWritten = true
+    }
+
+    /// Both halves are done: log, and get ready for the next request (or close).
+    private func finish(_ exchange: Exchange, context: ChannelHandlerContext, alreadyEnded: Bool = false) {
+        exchange.cancelTimers()
+        if !exchange.endWritten {
+            exchange.endWritten = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        if !exchange.logged { logAccess(exchange) }
+        state = .idle
+        resumeReads(context: context)
+        if exchange.keepAlive {
+            armHeaderTimeout(context: context)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    private func logAccess(_ exchange: Exchange) {
+        guard !exchange.logged else { return }
+        exchange.logged = true
+        guard services.accessLog.isEnabled else { return }
+        services.accessLog.record(exchange.accessLogEntry(now: NIODeadline.now()))
+    }
+
+    // MARK: Timers
+
+    /// Slow-loris guard: a request head must arrive within `header_timeout` of the
+    /// connection opening or the previous response ending; otherwise the connection goes.
+    private func armHeaderTimeout(context: ChannelHandlerContext) {
+        headerTimeout?.cancel()
+        let timeout = services.runtimes.runtime.config.server.headerTimeout
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        headerTimeout = context.eventLoop.scheduleTask(in: .init(timeout)) {
+            let handler = loopBound.value
+            guard case .idle = handler.state else { return }
+            handler.context?.close(promise: nil)
+        }
+    }
+
+    private func scheduleResponseTimeout(_ exchange: Exchange, after timeout: Duration, context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, exchange), eventLoop: context.eventLoop)
+        exchange.responseTimeout = context.eventLoop.scheduleTask(in: .init(timeout)) {
+            let (handler, exchange) = loopBound.value
+            guard let context = handler.context, case .proxying(let current) = handler.state, current === exchange,
+                !exchange.responseStarted
+            else { return }
+            exchange.upstreamFinished = true
+            handler.answerUpstreamFailure(exchange, .timedOut("no response head within upstream_response_timeout"), context: context)
+        }
+    }
+
+    /// `stream_idle_timeout`: no bytes either way for that long ends the exchange.
+    private func scheduleIdleCheck(_ exchange: Exchange, context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, exchange), eventLoop: context.eventLoop)
+        let deadline = exchange.lastActivity + .init(exchange.idleTimeout)
+        exchange.idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, exchange) = loopBound.value
+            guard let context = handler.context, case .proxying(let current) = handler.state, current === exchange
+            else { return }
+            if exchange.lastActivity + .init(exchange.idleTimeout) > NIODeadline.now() {
+                handler.scheduleIdleCheck(exchange, context: context)
+                return
+            }
+            exchange.abandon()
+            if exchange.responseStarted {
+                exchange.logNote = "stream idle timeout"
+                handler.logAccess(exchange)
+                handler.state = .idle
+                context.close(promise: nil)
+            } else {
+                handler.answerUpstreamFailure(exchange, .timedOut("stream idle timeout"), context: context)
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    static func bodyFraming(_ headers: HTTPHeaders) -> UpstreamRequest.Body {
+        if headers.contains(name: "transfer-encoding") { return .chunked }
+        if let value = headers.first(name: "content-length"), let length = Int64(value) {
+            return length > 0 ? .length(length) : .length(0)
+        }
+        return .none
+    }
+
+    /// Request line plus header fields as they were on the wire (approximately: CRLFs
+    /// and separators counted, whitespace normalised by the parser not).
+    static func headBytes(_ head: HTTPRequestHead) -> Int {
+        var total = head.method.rawValue.utf8.count + head.uri.utf8.count + 12
+        for field in head.headers { total += field.name.utf8.count + field.value.utf8.count + 4 }
+        return total
+    }
+}
