@@ -12,7 +12,9 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         guard let result = loadConfigReportingIssues(options.config) else { throw ExitStatus.userError }
         let config = result.config
-        print("\(options.config): OK — \(config.routes.count) route\(config.routes.count == 1 ? "" : "s"), listening on \(config.server.listen)")
+        print(
+            "\(options.config): OK — \(config.routes.count) route\(config.routes.count == 1 ? "" : "s"), listening on \(config.server.listen)"
+        )
         for route in config.routes {
             let methods = route.methods?.joined(separator: ",") ?? "any method"
             print("  \(route.name): \(route.path) -> \(route.upstream) (\(methods), auth \(route.auth.rawValue))")

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Gatehouse
 
 #if canImport(Glibc)
@@ -17,7 +18,9 @@ struct FileDescriptorOutput {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress?.advanced(by: offset), $0.count - offset) }
+            let n = bytes.withUnsafeMutableBytes {
+                Glibc.write(fd, $0.baseAddress?.advanced(by: offset), $0.count - offset)
+            }
             if n <= 0 { return }
             offset += n
         }
@@ -43,5 +46,3 @@ enum ExitStatus {
     static let userError = ExitCode(1)
     static let internalError = ExitCode(2)
 }
-
-import ArgumentParser

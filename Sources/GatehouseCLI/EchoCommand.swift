@@ -20,7 +20,8 @@ struct EchoCommand: AsyncParsableCommand {
         let host = String(listen[..<colon]).trimmingCharacters(in: ["[", "]"])
         let upstream: EchoUpstream
         do {
-            upstream = try await EchoUpstream.start(host: host, port: port, group: MultiThreadedEventLoopGroup.singleton)
+            upstream = try await EchoUpstream.start(
+                host: host, port: port, group: MultiThreadedEventLoopGroup.singleton)
         } catch {
             printError("cannot listen on \(listen): \(error)")
             throw ExitStatus.userError

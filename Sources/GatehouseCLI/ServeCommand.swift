@@ -10,7 +10,8 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the gateway.",
-        discussion: "SIGHUP reloads the config (an invalid one is refused and the old one keeps serving); SIGTERM/SIGINT stop it."
+        discussion:
+            "SIGHUP reloads the config (an invalid one is refused and the old one keeps serving); SIGTERM/SIGINT stop it."
     )
 
     @OptionGroup var options: ConfigOption

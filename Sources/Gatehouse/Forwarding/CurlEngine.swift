@@ -167,7 +167,9 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     private func remove(_ transfer: UpstreamTransfer) {
-        guard active.removeValue(forKey: ObjectIdentifier(transfer)) != nil, let easy = transfer.curlEasy else { return }
+        guard active.removeValue(forKey: ObjectIdentifier(transfer)) != nil, let easy = transfer.curlEasy else {
+            return
+        }
         _ = curl_multi_remove_handle(multi, easy)
         release(transfer)
     }

@@ -55,8 +55,9 @@ enum CurlRequestSetup {
         return list
     }
 
-    private static func setUpload(_ easy: UnsafeMutableRawPointer, owner: UnsafeMutableRawPointer, method: String, size: Int64)
-    {
+    private static func setUpload(
+        _ easy: UnsafeMutableRawPointer, owner: UnsafeMutableRawPointer, method: String, size: Int64
+    ) {
         _ = gh_easy_setopt_long(easy, CURLOPT_UPLOAD, 1)
         _ = gh_easy_setopt_str(easy, CURLOPT_CUSTOMREQUEST, method)
         _ = gh_easy_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(size))

@@ -7,7 +7,8 @@ enum RequestHeaderRewriter {
         var scheme: String
     }
 
-    static func rewrite(_ headers: [(name: String, value: String)], context: Context) -> [(name: String, value: String)] {
+    static func rewrite(_ headers: [(name: String, value: String)], context: Context) -> [(name: String, value: String)]
+    {
         let connectionNamed = HopByHopHeaders.namedInConnection(headers)
         var out: [(name: String, value: String)] = []
         out.reserveCapacity(headers.count + 4)

@@ -36,7 +36,8 @@ public struct Gate: Sendable {
             target = normalized
         case .failure(.invalidPath):
             return .deny(
-                Denial(reason: .invalidPath, path: Self.rawPath(request.target), detail: "path refused by normalisation")
+                Denial(
+                    reason: .invalidPath, path: Self.rawPath(request.target), detail: "path refused by normalisation")
             )
         case .failure(.malformedRequest):
             return .deny(

@@ -25,7 +25,11 @@ public struct AccessLogEntry: Sendable {
         json.field("subject", subject)
         json.field("key_id", keyID)
         json.field("duration_ms", durationMilliseconds)
-        if let upstreamMilliseconds { json.field("upstream_ms", upstreamMilliseconds) } else { json.field("upstream_ms", nil as String?) }
+        if let upstreamMilliseconds {
+            json.field("upstream_ms", upstreamMilliseconds)
+        } else {
+            json.field("upstream_ms", nil as String?)
+        }
         json.field("bytes_in", bytesIn)
         json.field("bytes_out", bytesOut)
         return json.finish()

@@ -8,22 +8,22 @@ public struct JSONObjectWriter {
     public init() {}
 
     public mutating func field(_ key: String, _ value: String?) {
-        key_(key)
+        appendKey(key)
         if let value { JSONText.appendQuoted(value, to: &text) } else { text += "null" }
     }
 
     public mutating func field(_ key: String, _ value: Int?) {
-        key_(key)
+        appendKey(key)
         if let value { text += String(value) } else { text += "null" }
     }
 
     public mutating func field(_ key: String, _ value: Double) {
-        key_(key)
+        appendKey(key)
         text += value.isFinite ? String(format3(value)) : "null"
     }
 
     public mutating func field(_ key: String, _ values: [String]?) {
-        key_(key)
+        appendKey(key)
         guard let values else {
             text += "null"
             return
@@ -41,7 +41,7 @@ public struct JSONObjectWriter {
         return text
     }
 
-    private mutating func key_(_ key: String) {
+    private mutating func appendKey(_ key: String) {
         if !first { text += "," }
         first = false
         JSONText.appendQuoted(key, to: &text)

@@ -59,9 +59,12 @@ final class AdminHandler: ChannelInboundHandler {
         headers.add(name: "Cache-Control", value: "no-store")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil)
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
         let closeAfter: EventLoopPromise<Void>? = head.isKeepAlive ? nil : context.eventLoop.makePromise()
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: closeAfter)

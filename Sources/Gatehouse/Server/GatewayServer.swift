@@ -49,7 +49,8 @@ public final class GatewayServer: Sendable {
             }
         }
         channels.set { $0.publicChannel = publicChannel }
-        logger.info("gatehouse listening", metadata: ["address": "\(config.server.listen)", "routes": "\(config.routes.count)"])
+        logger.info(
+            "gatehouse listening", metadata: ["address": "\(config.server.listen)", "routes": "\(config.routes.count)"])
 
         if let adminAddress = config.admin.listen {
             let readiness = Readiness { [runtimes] in

@@ -124,7 +124,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         if case .length(let length) = request.body, length > settings.maxBodyBytes {
             refuse(
                 exchange,
-                Denial(reason: .bodyTooLarge, path: exchange.path, detail: "Content-Length \(length) over max_body_bytes"),
+                Denial(
+                    reason: .bodyTooLarge, path: exchange.path, detail: "Content-Length \(length) over max_body_bytes"),
                 context: context
             )
             return
@@ -239,7 +240,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             exchange.touch()
             var fields = HTTPHeaders(headers.map { ($0.name, $0.value) })
             fields.replaceOrAdd(name: "X-Request-Id", value: exchange.facts.requestID)
-            if exchange.head.version.major == 1 && exchange.head.version.minor == 0 && !fields.contains(name: "content-length") {
+            if exchange.head.version.major == 1 && exchange.head.version.minor == 0
+                && !fields.contains(name: "content-length")
+            {
                 exchange.keepAlive = false  // an HTTP/1.0 body without length ends with the connection
             }
             if !exchange.keepAlive { fields.replaceOrAdd(name: "Connection", value: "close") }
@@ -291,7 +294,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         }
     }
 
-    private func answerUpstreamFailure(_ exchange: Exchange, _ failure: UpstreamFailure, context: ChannelHandlerContext) {
+    private func answerUpstreamFailure(_ exchange: Exchange, _ failure: UpstreamFailure, context: ChannelHandlerContext)
+    {
         exchange.abandon()
         if !exchange.requestEnded { exchange.keepAlive = false }
         let response = ErrorResponse(upstream: failure)
@@ -383,7 +387,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         }
     }
 
-    private func scheduleResponseTimeout(_ exchange: Exchange, after timeout: Duration, context: ChannelHandlerContext) {
+    private func scheduleResponseTimeout(_ exchange: Exchange, after timeout: Duration, context: ChannelHandlerContext)
+    {
         let loopBound = NIOLoopBound((self, exchange), eventLoop: context.eventLoop)
         exchange.responseTimeout = context.eventLoop.scheduleTask(in: .init(timeout)) {
             let (handler, exchange) = loopBound.value
@@ -391,7 +396,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
                 !exchange.responseStarted
             else { return }
             exchange.upstreamFinished = true
-            handler.answerUpstreamFailure(exchange, .timedOut("no response head within upstream_response_timeout"), context: context)
+            handler.answerUpstreamFailure(
+                exchange, .timedOut("no response head within upstream_response_timeout"), context: context)
         }
     }
 

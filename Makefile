@@ -1,0 +1,42 @@
+# Gatehouse — build, run and test. `make run` and `make test` work on a fresh Debian
+# machine with only the Swift toolchain: missing system packages are installed first.
+
+SWIFT        ?= swift
+APT_PACKAGES := libcurl4-openssl-dev libssl-dev pkg-config ca-certificates curl
+BIN          := .build/debug/gatehouse
+
+.PHONY: all deps build run test lint format bench clean-dev
+
+all: build
+
+# Installs the system libraries the package links against (libcurl with OpenSSL), when
+# they are missing. As root it runs apt-get itself; otherwise it says what to run.
+deps:
+	@if pkg-config --exists libcurl 2>/dev/null && [ -e /usr/include/openssl/ssl.h ] && [ -d /etc/ssl/certs ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(APT_PACKAGES)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	else \
+		echo "missing system packages; run: sudo apt-get install -y $(APT_PACKAGES)"; exit 1; \
+	fi
+
+build: deps
+	$(SWIFT) build --product gatehouse
+
+# The gateway on proxy.conf.example in front of the built-in echo upstream (127.0.0.1:3001).
+run: build
+	@$(BIN) echo --listen 127.0.0.1:3001 & echo_pid=$$!; \
+	trap 'kill $$echo_pid 2>/dev/null' EXIT INT TERM; \
+	echo "try:  curl -i http://127.0.0.1:8080/echo/hello   |   curl -N http://127.0.0.1:8080/events"; \
+	$(BIN) serve --config proxy.conf.example
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+lint:
+	$(SWIFT) format lint --strict --recursive --configuration .swift-format Package.swift Sources Tests
+
+format:
+	$(SWIFT) format format --in-place --recursive --configuration .swift-format Package.swift Sources Tests
