@@ -284,7 +284,7 @@ private func error(
                 upstream = "ftp://x"
                 auth = "none"
                 """)
-        #expect(issue?.description == "proxy.conf:10: routes[1].upstream: must be an http(s) URL, got \"ftp://x\"")
+        #expect(issue?.description == "proxy.conf:9: routes[1].upstream: must be an http(s) URL, got \"ftp://x\"")
         let warning = ConfigIssue(severity: .warning, keyPath: "a.b", line: nil, message: "m", sourcePath: nil)
         #expect(warning.description == "warning: a.b: m")
         let bare = ConfigIssue(severity: .error, keyPath: "", line: 4, message: "m")
@@ -315,7 +315,10 @@ private func error(
     @Test(arguments: [
         ("[server]\nlistn = \"x\"", "server.listn", "unknown key `listn`; did you mean `listen`?"),
         ("[server]\nmax-body-bytes = 1", "server.max-body-bytes", "did you mean `max_body_bytes`?"),
-        ("[server]\nupstream_timeout = \"1s\"", "server.upstream_timeout", "did you mean `upstream_connect_timeout`?"),
+        (
+            "[server]\nupstream_timeout = \"1s\"", "server.upstream_timeout",
+            "unknown key `upstream_timeout`; did you mean `upstream_connect_timeout` or `upstream_response_timeout`?"
+        ),
         ("[server]\nLISTEN = \"x\"", "server.LISTEN", "did you mean `listen`?"),
         ("[sever]\nlisten = \"x\"", "sever", "unknown top-level key `sever`; did you mean `server`?"),
         ("[logs]\ndenial = \"x\"", "logs.denial", "did you mean `denials`?"),
@@ -325,7 +328,7 @@ private func error(
     ])
     func unknownKeysAreErrorsWithHints(section: String, keyPath: String, message: String) {
         let issue = error(at: keyPath, in: section + "\n" + echoRoute)
-        #expect(issue?.message.hasPrefix(message) == true, "\(issue?.message ?? "")")
+        #expect(issue?.message.contains(message) == true, "\(issue?.message ?? "")")
         #expect(issue?.line == 2 || keyPath == "sever")
     }
 
@@ -386,7 +389,10 @@ private func error(
         ("[server]\nmax_body_bytes = true", "server.max_body_bytes", "expected a size (an integer in bytes"),
         ("[server]\nmax_body_bytes = 1.5", "server.max_body_bytes", "got a floating-point number (1.5)"),
         ("[server]\ntrusted_proxies = \"10.0.0.0/8\"", "server.trusted_proxies", "expected an array of strings"),
-        ("[server]\ntrusted_proxies = [\"10.0.0.0/8\", 7]", "server.trusted_proxies[1]", "expected a string, got an integer (7)"),
+        (
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", 7]", "server.trusted_proxies[1]",
+            "expected a string, got an integer (7)"
+        ),
         ("[server]\nevent_loops = \"2\"", "server.event_loops", "expected an integer, got a string (\"2\")"),
         ("server = 5", "server", "expected a table ([server]), got an integer (5)"),
         ("[logs]\ndenials_keep = \"10\"", "logs.denials_keep", "expected an integer"),
@@ -395,7 +401,7 @@ private func error(
     ])
     func wrongTypesNameTheExpectedType(section: String, keyPath: String, message: String) {
         let issue = error(at: keyPath, in: section + "\n" + echoRoute)
-        #expect(issue?.message.hasPrefix(message) == true, "\(issue?.message ?? "")")
+        #expect(issue?.message.contains(message) == true, "\(issue?.message ?? "")")
     }
 
     @Test func routesMustBeAnArrayOfTables() {
@@ -433,7 +439,8 @@ private func error(
 
     @Test func requiredRouteKeysPointAtTheRouteHeader() {
         let found = issues(echoRoute + "[[routes]]\nmethods = [\"GET\"]\n")
-        #expect(Set(found.map(\.keyPath)) == ["routes[1].name", "routes[1].path", "routes[1].upstream", "routes[1].auth"])
+        #expect(
+            Set(found.map(\.keyPath)) == ["routes[1].name", "routes[1].path", "routes[1].upstream", "routes[1].auth"])
         #expect(found.allSatisfy { $0.line == 6 })
         #expect(found.first { $0.keyPath == "routes[1].name" }?.message.hasPrefix("missing") == true)
     }
@@ -453,7 +460,8 @@ private func error(
             at: "routes[0].auth", in: route("name = \"a\"\npath = \"/a\"\nupstream = \"http://h\"\nauth = \"\(mode)\""))
         #expect(
             issue?.message
-                == "authentication is not supported yet in this build: set auth = \"none\" to proxy this route without it")
+                == "authentication is not supported yet in this build: set auth = \"none\" to proxy this route without it"
+        )
         #expect(issue?.line == 5)
     }
 
@@ -461,7 +469,8 @@ private func error(
         let issue = error(
             at: "routes[0].auth", in: route("name = \"a\"\npath = \"/a\"\nupstream = \"http://h\"\nauth = \"nnoe\""))
         #expect(
-            issue?.message == "must be one of \"required\", \"optional\", \"none\", got \"nnoe\"; did you mean \"none\"?")
+            issue?.message
+                == "must be one of \"required\", \"optional\", \"none\", got \"nnoe\"; did you mean \"none\"?")
     }
 
     @Test(arguments: [
@@ -470,7 +479,7 @@ private func error(
         ("/a?b=1", "must not contain \"?\""),
         ("/a#b", "must not contain \"#\""),
         ("/a%20b", "must not contain \"%\""),
-        ("/a\\\\b", "must not contain \"\\\\\""),
+        ("/a\\\\b", "must not contain a backslash"),
         ("/a\\tb", "must not contain control characters"),
         ("/a b", "could never match"),
         ("/caf\u{e9}", "could never match"),
@@ -483,14 +492,16 @@ private func error(
     ])
     func badRoutePaths(path: String, message: String) {
         let issue = error(
-            at: "routes[0].path", in: route("name = \"a\"\npath = \"\(path)\"\nupstream = \"http://h\"\nauth = \"none\""))
-        #expect(issue?.message.hasPrefix(message) == true, "\(issue?.message ?? "")")
+            at: "routes[0].path",
+            in: route("name = \"a\"\npath = \"\(path)\"\nupstream = \"http://h\"\nauth = \"none\""))
+        #expect(issue?.message.contains(message) == true, "\(issue?.message ?? "")")
         #expect(issue?.line == 3)
     }
 
     @Test(arguments: [("/a/", "/a"), ("/", "/"), ("/a/b.c/~d;v=1/", "/a/b.c/~d;v=1"), ("/..a/...", "/..a/...")])
     func routePathsAreNormalised(written: String, stored: String) throws {
-        let config = try load(route("name = \"a\"\npath = \"\(written)\"\nupstream = \"http://h\"\nauth = \"none\"")).config
+        let config = try load(route("name = \"a\"\npath = \"\(written)\"\nupstream = \"http://h\"\nauth = \"none\""))
+            .config
         #expect(config.routes.first?.path == stored)
     }
 
@@ -515,7 +526,8 @@ private func error(
     ])
     func badRouteNames(name: String, message: String) {
         let issue = error(
-            at: "routes[0].name", in: route("name = \"\(name)\"\npath = \"/a\"\nupstream = \"http://h\"\nauth = \"none\""))
+            at: "routes[0].name",
+            in: route("name = \"\(name)\"\npath = \"/a\"\nupstream = \"http://h\"\nauth = \"none\""))
         #expect(issue?.message.contains(message) == true, "\(issue?.message ?? "")")
     }
 
@@ -539,7 +551,7 @@ private func error(
         ("http://host/a b", "contains a space"),
         ("http://host/a/../b", "\".\" or \"..\" segments"),
         ("http://host/%zz", "invalid percent-escape"),
-        ("http://host\\a/", "must not contain"),
+        ("http://host\\a/", "must not contain a backslash"),
     ])
     func badUpstreams(upstream: String, message: String) {
         let issue = error(
@@ -562,7 +574,8 @@ private func error(
 
     @Test func methodsAreUpperCasedAndChecked() throws {
         let config = try load(
-            route("name = \"a\"\npath = \"/a\"\nupstream = \"http://h\"\nauth = \"none\"\nmethods = [\"get\", \"Patch\"]")
+            route(
+                "name = \"a\"\npath = \"/a\"\nupstream = \"http://h\"\nauth = \"none\"\nmethods = [\"get\", \"Patch\"]")
         ).config
         #expect(config.routes.first?.methods == ["GET", "PATCH"])
 
@@ -582,7 +595,9 @@ private func error(
 
     @Test func unusualMethodIsAWarning() throws {
         let result = try load(
-            route("name = \"a\"\npath = \"/a\"\nupstream = \"http://h\"\nauth = \"none\"\nmethods = [\"GET\", \"FETCH\"]"))
+            route(
+                "name = \"a\"\npath = \"/a\"\nupstream = \"http://h\"\nauth = \"none\"\nmethods = [\"GET\", \"FETCH\"]")
+        )
         #expect(result.config.routes.first?.methods == ["GET", "FETCH"])
         #expect(result.warnings.map(\.keyPath) == ["routes[0].methods[1]"])
         #expect(result.warnings.first?.description.hasPrefix("proxy.conf:6: warning: routes[0].methods[1]: ") == true)
@@ -632,7 +647,8 @@ private func error(
     }
 
     @Test func ephemeralPortsDoNotCollide() throws {
-        let config = try load("[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n" + echoRoute).config
+        let config = try load("[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n" + echoRoute)
+            .config
         #expect(config.server.listen.port == 0)
         #expect(config.admin.listen?.port == 0)
     }
@@ -734,7 +750,8 @@ private func error(
 
     @Test func namesMustBeDistinctCaseInsensitively() {
         let issue = error(
-            at: "identity_headers.email", in: "[identity_headers]\nsubject = \"X-Who\"\nemail = \"x-who\"\n" + echoRoute)
+            at: "identity_headers.email", in: "[identity_headers]\nsubject = \"X-Who\"\nemail = \"x-who\"\n" + echoRoute
+        )
         #expect(issue?.message == "\"x-who\" is also used by identity_headers.subject")
         #expect(issue?.line == 3)
     }

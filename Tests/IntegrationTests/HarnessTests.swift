@@ -7,9 +7,11 @@ import Testing
 struct HarnessTests {
     @Test("SHA-256 matches the FIPS 180-4 vectors, fed in any chunking")
     func sha256KnownVectors() {
-        #expect(SHA256.hexDigest(of: Array("".utf8)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(
-            SHA256.hexDigest(of: Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            SHA256.hexDigest(of: Array("".utf8)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(
+            SHA256.hexDigest(of: Array("abc".utf8))
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         )
         #expect(
             SHA256.hexDigest(of: Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
@@ -122,6 +124,17 @@ struct HarnessTests {
             #expect(early.elapsed < .seconds(2))
             #expect(early.first?.framing == ParsedResponse.Framing.none)
 
+            let continued = try await RawHTTPClient.exchange(
+                port: upstream.port,
+                bytes: "POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n"
+                    + "Connection: close\r\n\r\nhello",
+                readTimeout: .seconds(5)
+            )
+            #expect(continued.status == 100, "the first response is the interim one")
+            #expect(continued.responses().map(\.status) == [100, 200])
+            let uploadReply = try #require(continued.responses().last)
+            #expect(uploadReply.bodyString.contains(SHA256.hexDigest(of: Array("hello".utf8))))
+
             let timedOut = try await RawHTTPClient.exchange(
                 port: upstream.port,
                 bytes: "GET /status/418 HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -184,6 +197,26 @@ struct HarnessTests {
             #expect(recorded.bodySHA256 == expected)
             #expect(recorded.header("Transfer-Encoding") == (chunked ? "chunked" : nil))
             #expect(recorded.header("Expect") == nil)
+        }
+    }
+
+    @Test("A download to a stalled reader stays bounded by backpressure")
+    func downloadBackpressure() async throws {
+        try await TestUpstream.with { upstream in
+            var options = CurlClient.Options()
+            options.receiveBufferSize = 16 * 1024
+            options.delayPerChunk = .milliseconds(200)
+            let response = try await CurlClient.request(
+                url: upstream.baseURL + "/download?bytes=\(500 * 1024 * 1024)",
+                timeout: .milliseconds(1500),
+                options: options
+            )
+            #expect(response.timedOut, "\(response.curlError ?? "success")")
+            #expect(response.finishedAt - response.startedAt < .seconds(3))
+            #expect(response.bodyBytes < 1024 * 1024)
+            // Unpaced, the upstream would have produced ~100+ MB in this time.
+            #expect(upstream.downloadBytesSent() < 16 * 1024 * 1024, "sent \(upstream.downloadBytesSent())")
+            #expect(await eventually { upstream.openConnections() == 0 })
         }
     }
 
@@ -255,6 +288,7 @@ struct HarnessTests {
             #expect(hung.status == 200)
             #expect(hung.bodyString == "x")
             #expect(hung.curlCode == 28, "CURLE_OPERATION_TIMEDOUT")
+            #expect(hung.timedOut)
             #expect(await eventually { upstream.openStreams() == 0 })
             #expect(await eventually { upstream.openConnections() == 0 })
             #expect(upstream.connectionsAccepted() == 2)

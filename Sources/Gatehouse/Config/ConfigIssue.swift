@@ -74,3 +74,26 @@ public struct ValueFormatError: Error, Sendable, Equatable, CustomStringConverti
 
     public var description: String { message }
 }
+
+extension StringProtocol {
+    /// The value in double quotes, escaped the TOML way, for messages. Not
+    /// `debugDescription`: TOMLKit redefines that on `String` as the bare text.
+    var configQuoted: String {
+        var out = "\""
+        for scalar in unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                out +=
+                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                    + String(scalar.value, radix: 16).uppercased()
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

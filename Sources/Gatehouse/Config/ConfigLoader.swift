@@ -38,7 +38,8 @@ public enum ConfigLoader {
             ])
         } catch {
             throw ConfigErrors(issues: [
-                ConfigIssue(severity: .error, keyPath: "", line: nil, message: "invalid TOML: \(error)", sourcePath: sourcePath)
+                ConfigIssue(
+                    severity: .error, keyPath: "", line: nil, message: "invalid TOML: \(error)", sourcePath: sourcePath)
             ])
         }
 

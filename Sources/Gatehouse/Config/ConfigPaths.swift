@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// File-system helpers for the loader: paths in a config are relative to its folder, and
@@ -55,7 +55,9 @@ enum ConfigPaths {
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
             guard bytes.count <= maximumFileBytes else {
-                return .failure(ValueFormatError("larger than \(ConfigSize.format(Int64(maximumFileBytes))); is this the config file?"))
+                return .failure(
+                    ValueFormatError(
+                        "larger than \(ConfigSize.format(Int64(maximumFileBytes))); is this the config file?"))
             }
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {

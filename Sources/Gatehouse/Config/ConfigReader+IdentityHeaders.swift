@@ -34,9 +34,9 @@ extension ConfigReader {
             let keyPath = KeyPath.join(path, key)
             let folded = name.lowercased().replacingUnderscores()
             if !HTTPToken.isValid(name) {
-                error(keyPath, "\(name.debugDescription) is not a valid HTTP header name")
+                error(keyPath, "\(name.configQuoted) is not a valid HTTP header name")
             } else if Self.reservedHeaderNames.contains(folded) || HopByHopHeaders.isHopByHop(lowercased: folded) {
-                error(keyPath, "\(name.debugDescription) is reserved: the proxy sets or relies on it itself")
+                error(keyPath, "\(name.configQuoted) is reserved: the proxy sets or relies on it itself")
             } else {
                 names[keyPath: field] = name
                 written.insert(key)
@@ -54,7 +54,7 @@ extension ConfigReader {
             let (reported, other) = written.contains(key) ? (key, earlier.key) : (earlier.key, key)
             error(
                 KeyPath.join(path, reported),
-                "\(names[keyPath: field].debugDescription) is also used by identity_headers.\(other)")
+                "\(names[keyPath: field].configQuoted) is also used by identity_headers.\(other)")
         }
         return names
     }

@@ -51,7 +51,8 @@ extension ConfigReader {
     }
 
     /// One route, or nil if anything about it was refused (already reported).
-    private mutating func readRoute(_ table: TOMLTable, at path: String, registry: inout RouteRegistry) -> RouteConfig? {
+    private mutating func readRoute(_ table: TOMLTable, at path: String, registry: inout RouteRegistry) -> RouteConfig?
+    {
         checkKeys(table, at: path, known: Self.routeKeys, pending: Self.pendingRouteKeys)
         let name = routeName(table, at: path, registry: &registry)
         let prefix = routePath(table, at: path, name: name, registry: &registry)
@@ -69,9 +70,11 @@ extension ConfigReader {
             return nil
         }
         guard let name = string(table, "name", at: path) else { return nil }
-        let valid = !name.isEmpty && name.count <= 64 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+        let valid =
+            !name.isEmpty && name.count <= 64
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
         guard valid else {
-            error(keyPath, "\(name.debugDescription) must be 1–64 letters, digits, \"-\", \"_\" or \".\"")
+            error(keyPath, "\(name.configQuoted) must be 1–64 letters, digits, \"-\", \"_\" or \".\"")
             return nil
         }
         guard name != "none" else {
@@ -79,7 +82,7 @@ extension ConfigReader {
             return nil
         }
         if let owner = registry.names[name] {
-            error(keyPath, "\(name.debugDescription) is already the name of \(owner); route names must be unique")
+            error(keyPath, "\(name.configQuoted) is already the name of \(owner); route names must be unique")
             return nil
         }
         registry.names[name] = path
@@ -103,10 +106,10 @@ extension ConfigReader {
             return nil
         }
         if let owner = registry.paths[prefix] {
-            error(keyPath, "\(prefix.debugDescription) is already the path of \(owner); each path has one route")
+            error(keyPath, "\(prefix.configQuoted) is already the path of \(owner); each path has one route")
             return nil
         }
-        registry.paths[prefix] = name.map { "route \($0.debugDescription) (\(path))" } ?? path
+        registry.paths[prefix] = name.map { "route \($0.configQuoted) (\(path))" } ?? path
         return prefix
     }
 
@@ -123,7 +126,7 @@ extension ConfigReader {
         for (text, elementPath) in entries {
             let method = text.uppercased()
             if !HTTPToken.isValid(text) {
-                error(elementPath, "\(text.debugDescription) is not a valid HTTP method")
+                error(elementPath, "\(text.configQuoted) is not a valid HTTP method")
                 ok = false
             } else if method == "CONNECT" {
                 error(elementPath, "CONNECT cannot be routed: its target is a host, not a path")
@@ -143,7 +146,8 @@ extension ConfigReader {
 
     private mutating func routeUpstream(_ table: TOMLTable, at path: String) -> UpstreamURL? {
         guard table["upstream"] != nil else {
-            missing("upstream", in: path, "missing; every route needs an upstream URL such as \"http://127.0.0.1:3001\"")
+            missing(
+                "upstream", in: path, "missing; every route needs an upstream URL such as \"http://127.0.0.1:3001\"")
             return nil
         }
         guard let text = string(table, "upstream", at: path) else { return nil }

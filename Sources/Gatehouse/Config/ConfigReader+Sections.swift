@@ -40,7 +40,8 @@ extension ConfigReader {
             } else {
                 error(
                     "server.max_header_bytes",
-                    "must be between 1024 (1KiB) and 65536 (64KiB), got \(bytes): the HTTP parser cannot go above ~80 KiB")
+                    "must be between 1024 (1KiB) and 65536 (64KiB), got \(bytes): the HTTP parser cannot go above ~80 KiB"
+                )
             }
         }
         if let bytes = size(table, "max_body_bytes", at: path) { settings.maxBodyBytes = bytes }
@@ -67,7 +68,9 @@ extension ConfigReader {
         } else if let text = listen, let address = listenAddress(text, at: "admin.listen") {
             settings.listen = address
             let publicAddress = server.listen
-            let samePort = address.port == publicAddress.port && address.port != 0
+            // Compared only with a valid server.listen; an invalid one is reported already.
+            let serverListenValid = !issues.contains { $0.keyPath == "server.listen" }
+            let samePort = serverListenValid && address.port == publicAddress.port && address.port != 0
             if samePort && (address.host == publicAddress.host || address.isWildcard || publicAddress.isWildcard) {
                 error(
                     "admin.listen",
@@ -124,12 +127,14 @@ extension ConfigReader {
 
     mutating func cidr(_ text: String, at keyPath: String) -> CIDR? {
         guard let block = CIDR.parse(text) else {
-            error(keyPath, "expected an IP address or CIDR block like \"10.0.0.0/8\" or \"::1/128\", got \(text.debugDescription)")
+            error(
+                keyPath,
+                "expected an IP address or CIDR block like \"10.0.0.0/8\" or \"::1/128\", got \(text.configQuoted)")
             return nil
         }
         let written = text.split(separator: "/").first.map(String.init) ?? text
         if let address = IPAddress.parse(written), address != block.network {
-            warning(keyPath, "\(text.debugDescription) has host bits set; it means \(block)")
+            warning(keyPath, "\(text.configQuoted) has host bits set; it means \(block)")
         }
         if block.prefixLength == 0 {
             warning(keyPath, "\(block) trusts every peer: any client can then forge X-Forwarded-For")

@@ -90,7 +90,8 @@ struct ConfigReader {
         guard let number = integer(table, key, at: path) else { return nil }
         guard range.contains(number) else {
             let bounds =
-                range.upperBound == .max ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
+                range.upperBound == .max
+                ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
             error(KeyPath.join(path, key), "must be \(bounds), got \(number)")
             return nil
         }
@@ -125,7 +126,7 @@ struct ConfigReader {
         do {
             let duration = try ConfigDuration.parse(text)
             guard duration > .zero else {
-                error(keyPath, "must be greater than 0, got \(text.debugDescription)")
+                error(keyPath, "must be greater than 0, got \(text.configQuoted)")
                 return nil
             }
             return duration
@@ -150,7 +151,9 @@ struct ConfigReader {
                 return nil
             }
         } else {
-            error(keyPath, "expected a size (an integer in bytes, or a string like \"64KiB\"), got \(Self.describe(value))")
+            error(
+                keyPath,
+                "expected a size (an integer in bytes, or a string like \"64KiB\"), got \(Self.describe(value))")
             return nil
         }
         guard bytes > 0 else {
@@ -173,9 +176,9 @@ struct ConfigReader {
     mutating func choice(_ table: TOMLTable, _ key: String, at path: String, allowed: [String]) -> String? {
         guard let text = string(table, key, at: path) else { return nil }
         guard allowed.contains(text) else {
-            let list = allowed.map(\.debugDescription).joined(separator: ", ")
-            let hint = DidYouMean.suggestion(for: text, among: allowed).map { "; did you mean \($0.debugDescription)?" }
-            error(KeyPath.join(path, key), "must be one of \(list), got \(text.debugDescription)" + (hint ?? ""))
+            let list = allowed.map(\.configQuoted).joined(separator: ", ")
+            let hint = DidYouMean.suggestion(for: text, among: allowed).map { "; did you mean \($0.configQuoted)?" }
+            error(KeyPath.join(path, key), "must be one of \(list), got \(text.configQuoted)" + (hint ?? ""))
             return nil
         }
         return text
@@ -184,7 +187,7 @@ struct ConfigReader {
     /// `a string ("x")`, `an integer (30)`, `a table`: what the operator actually wrote.
     static func describe(_ value: TOMLValueConvertible) -> String {
         switch value.type {
-        case .string: return "a string (\((value.string ?? "").debugDescription))"
+        case .string: return "a string (\((value.string ?? "").configQuoted))"
         case .int: return "an integer (\(value.int.map(String.init) ?? "?"))"
         case .double: return "a floating-point number (\(value.double.map { "\($0)" } ?? "?"))"
         case .bool: return "a boolean (\(value.bool.map(String.init) ?? "?"))"

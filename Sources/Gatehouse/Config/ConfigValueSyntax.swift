@@ -4,34 +4,38 @@
 extension ListenAddress {
     /// `host:port` or `[v6]:port`; port 0–65535 (0 = an ephemeral port, used by tests).
     public static func parse(_ text: String) throws(ValueFormatError) -> ListenAddress {
-        guard !text.isEmpty else { throw ValueFormatError("must not be empty; write host:port, e.g. \"127.0.0.1:8080\"") }
+        guard !text.isEmpty else {
+            throw ValueFormatError("must not be empty; write host:port, e.g. \"127.0.0.1:8080\"")
+        }
         let hostPart: Substring
         let portPart: Substring
         if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { throw ValueFormatError("\(text.debugDescription): missing \"]\"") }
+            guard let close = text.firstIndex(of: "]") else {
+                throw ValueFormatError("\(text.configQuoted): missing \"]\"")
+            }
             hostPart = text[...close]
             let rest = text[text.index(after: close)...]
             guard rest.hasPrefix(":") else {
-                throw ValueFormatError("\(text.debugDescription) has no port; write e.g. \"\(hostPart):8080\"")
+                throw ValueFormatError("\(text.configQuoted) has no port; write e.g. \"\(hostPart):8080\"")
             }
             portPart = rest.dropFirst()
         } else {
             guard let colon = text.lastIndex(of: ":") else {
-                throw ValueFormatError("\(text.debugDescription) has no port; write host:port, e.g. \"\(text):8080\"")
+                throw ValueFormatError("\(text.configQuoted) has no port; write host:port, e.g. \"\(text):8080\"")
             }
             hostPart = text[..<colon]
             portPart = text[text.index(after: colon)...]
             if hostPart.contains(":") {
-                throw ValueFormatError("\(text.debugDescription): IPv6 addresses need brackets, e.g. \"[::1]:8080\"")
+                throw ValueFormatError("\(text.configQuoted): IPv6 addresses need brackets, e.g. \"[::1]:8080\"")
             }
             if hostPart.isEmpty {
                 throw ValueFormatError(
-                    "\(text.debugDescription) has no host; write \"0.0.0.0:\(portPart)\" to listen on every interface")
+                    "\(text.configQuoted) has no host; write \"0.0.0.0:\(portPart)\" to listen on every interface")
             }
         }
         let host = try HostSyntax.parse(hostPart, in: text)
         guard let port = HostSyntax.port(portPart) else {
-            throw ValueFormatError("\(text.debugDescription): port must be a number from 0 to 65535")
+            throw ValueFormatError("\(text.configQuoted): port must be a number from 0 to 65535")
         }
         return ListenAddress(host: host, port: port)
     }
@@ -51,48 +55,48 @@ extension UpstreamURL {
     /// userinfo (it would end up in logs), query strings and fragments (the client's
     /// query is forwarded as-is; anything else would be ambiguous) and other schemes.
     public static func parse(_ text: String) throws(ValueFormatError) -> UpstreamURL {
-        let notURL = ValueFormatError("must be an http(s) URL, got \(text.debugDescription)")
+        let notURL = ValueFormatError("must be an http(s) URL, got \(text.configQuoted)")
         guard let separator = text.firstRange(of: "://") else { throw notURL }
         let scheme = text[..<separator.lowerBound].lowercased()
         guard scheme == "http" || scheme == "https" else { throw notURL }
         if let bad = text.unicodeScalars.first(where: { !$0.isASCII || $0.value <= 0x20 || $0.value == 0x7F }) {
-            throw ValueFormatError("\(text.debugDescription) contains \(Self.name(of: bad)); percent-encode it")
+            throw ValueFormatError("\(text.configQuoted) contains \(Self.name(of: bad)); percent-encode it")
         }
-        if text.contains("#") { throw ValueFormatError("\(text.debugDescription) must not have a fragment (#…)") }
+        if text.contains("#") { throw ValueFormatError("\(text.configQuoted) must not have a fragment (#…)") }
         if text.contains("?") {
             throw ValueFormatError(
-                "\(text.debugDescription) must not have a query string; the client's query is forwarded as-is")
+                "\(text.configQuoted) must not have a query string; the client's query is forwarded as-is")
         }
-        if text.contains("\\") { throw ValueFormatError("\(text.debugDescription) must not contain \"\\\"") }
+        if text.contains("\\") { throw ValueFormatError("\(text.configQuoted) must not contain a backslash") }
         let afterScheme = text[separator.upperBound...]
         let authority = afterScheme.prefix { $0 != "/" }
         let path = afterScheme[authority.endIndex...]
         if authority.contains("@") {
             throw ValueFormatError(
-                "\(text.debugDescription) must not contain credentials (user@host): they would end up in logs")
+                "\(text.configQuoted) must not contain credentials (user@host): they would end up in logs")
         }
-        guard !authority.isEmpty else { throw ValueFormatError("\(text.debugDescription) has no host") }
+        guard !authority.isEmpty else { throw ValueFormatError("\(text.configQuoted) has no host") }
 
         var hostPart = authority
         var port = scheme == "https" ? 443 : 80
-        let portColon = authority.hasPrefix("[") ? authority.firstIndex(of: "]").flatMap { close in
-            authority[close...].firstIndex(of: ":")
-        } : authority.firstIndex(of: ":")
-        if let colon = portColon {
+        // In `[v6]:port` the port's colon is the first one after the bracket.
+        let hostEnd =
+            authority.hasPrefix("[") ? (authority.firstIndex(of: "]") ?? authority.endIndex) : authority.startIndex
+        if let colon = authority[hostEnd...].firstIndex(of: ":") {
             hostPart = authority[..<colon]
             guard let number = HostSyntax.port(authority[authority.index(after: colon)...]), number > 0 else {
-                throw ValueFormatError("\(text.debugDescription): port must be a number from 1 to 65535")
+                throw ValueFormatError("\(text.configQuoted): port must be a number from 1 to 65535")
             }
             port = number
         }
-        guard !hostPart.isEmpty else { throw ValueFormatError("\(text.debugDescription) has no host") }
+        guard !hostPart.isEmpty else { throw ValueFormatError("\(text.configQuoted) has no host") }
         let host = try HostSyntax.parse(hostPart, in: text)
 
         if path.split(separator: "/").contains(where: { $0 == "." || $0 == ".." }) {
-            throw ValueFormatError("\(text.debugDescription): the path must not contain \".\" or \"..\" segments")
+            throw ValueFormatError("\(text.configQuoted): the path must not contain \".\" or \"..\" segments")
         }
         if let problem = PercentEncoding.problem(in: path) {
-            throw ValueFormatError("\(text.debugDescription): \(problem)")
+            throw ValueFormatError("\(text.configQuoted): \(problem)")
         }
         var basePath = Substring(path)
         while basePath.hasSuffix("/") { basePath = basePath.dropLast() }
@@ -114,7 +118,7 @@ enum RoutePath {
     /// The path without its trailing slash ("/" stays "/").
     static func normalize(_ text: String) throws(ValueFormatError) -> String {
         guard text.hasPrefix("/") else {
-            throw ValueFormatError("must start with \"/\", got \(text.debugDescription)")
+            throw ValueFormatError("must start with \"/\", got \(text.configQuoted)")
         }
         for c in text where !allowed.contains(c) {
             let reason: String
@@ -122,18 +126,18 @@ enum RoutePath {
             case "?": reason = "must not contain \"?\": the query string plays no part in matching"
             case "#": reason = "must not contain \"#\""
             case "%": reason = "must not contain \"%\": write the decoded character (requests are matched decoded)"
-            case "\\": reason = "must not contain \"\\\""
+            case "\\": reason = "must not contain a backslash"
             default:
                 let isControl = c.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
                 reason =
                     isControl
                     ? "must not contain control characters"
-                    : "must not contain \(c.debugDescription): requests carry it percent-encoded, so it could never match"
+                    : "must not contain \(String(c).configQuoted): requests carry it percent-encoded, so it could never match"
             }
-            throw ValueFormatError("\(reason), got \(text.debugDescription)")
+            throw ValueFormatError("\(reason), got \(text.configQuoted)")
         }
         if text.contains("//") {
-            throw ValueFormatError("must not contain repeated slashes, got \(text.debugDescription)")
+            throw ValueFormatError("must not contain repeated slashes, got \(text.configQuoted)")
         }
         // `..;x` is refused too: SPEC §6 rejects such segments in requests.
         let dotSegment = text.split(separator: "/").contains { segment in
@@ -141,7 +145,7 @@ enum RoutePath {
             return name == "." || name == ".."
         }
         if dotSegment {
-            throw ValueFormatError("must not contain \".\" or \"..\" segments, got \(text.debugDescription)")
+            throw ValueFormatError("must not contain \".\" or \"..\" segments, got \(text.configQuoted)")
         }
         return text.count > 1 && text.hasSuffix("/") ? String(text.dropLast()) : text
     }
@@ -163,12 +167,12 @@ enum HostSyntax {
         if host.hasPrefix("[") {
             guard host.hasSuffix("]"), let address = IPAddress.parse(String(host.dropFirst().dropLast())),
                 !address.isIPv4
-            else { throw ValueFormatError("\(text.debugDescription): \(host) is not a valid IPv6 address") }
+            else { throw ValueFormatError("\(text.configQuoted): \(host) is not a valid IPv6 address") }
             return address.description
         }
         if host.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
             guard let address = IPAddress.parse(String(host)) else {
-                throw ValueFormatError("\(text.debugDescription): \(host) is not a valid IPv4 address")
+                throw ValueFormatError("\(text.configQuoted): \(host) is not a valid IPv4 address")
             }
             return address.description
         }
@@ -179,7 +183,9 @@ enum HostSyntax {
                 !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
                     && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
             }
-        guard valid else { throw ValueFormatError("\(text.debugDescription): \(String(host).debugDescription) is not a valid host name") }
+        guard valid else {
+            throw ValueFormatError("\(text.configQuoted): \(host.configQuoted) is not a valid host name")
+        }
         return host.lowercased()
     }
 

@@ -1,8 +1,10 @@
 /// "did you mean `listen`?" hints for unknown keys and values.
 enum DidYouMean {
-    /// The closest candidate: within edit distance 2, or one a prefix of the other (at
-    /// least 3 characters), compared case-insensitively with `-` read as `_`.
-    static func suggestion(for word: String, among candidates: [String]) -> String? {
+    /// The closest candidates, compared case-insensitively with `-` read as `_`: the best
+    /// one within edit distance 2 or sharing a prefix (at least 3 characters) with the
+    /// word; failing that, up to two whose `_`-separated words include all of the word's
+    /// (`upstream_timeout` → `upstream_connect_timeout`, `upstream_response_timeout`).
+    static func suggestions(for word: String, among candidates: [String]) -> [String] {
         let target = normalized(word)
         var best: (candidate: String, score: Int)?
         for candidate in candidates {
@@ -11,27 +13,44 @@ enum DidYouMean {
             let score: Int
             if distance <= 2 && distance < target.count {
                 score = distance
-            } else if (other.starts(with: target) && target.count >= 3) || (target.starts(with: other) && other.count >= 3) {
+            } else if (other.starts(with: target) && target.count >= 3)
+                || (target.starts(with: other) && other.count >= 3)
+            {
                 score = 100 + distance
             } else {
                 continue
             }
             if best.map({ score < $0.score }) ?? true { best = (candidate, score) }
         }
-        return best?.candidate
+        if let best { return [best.candidate] }
+
+        let words = Set(target.split(separator: "_").map(String.init))
+        guard words.count >= 2 else { return [] }
+        let covering = candidates.filter {
+            words.isSubset(of: Set(normalized($0).split(separator: "_").map(String.init)))
+        }
+        return covering.count <= 2 ? covering : []
     }
 
-    /// `"; did you mean `x`?"`, or "" when nothing is close.
+    static func suggestion(for word: String, among candidates: [String]) -> String? {
+        suggestions(for: word, among: candidates).first
+    }
+
+    /// `"; did you mean `x`?"` (or "`x` or `y`"), or "" when nothing is close.
     static func hint(for word: String, among candidates: [String]) -> String {
-        suggestion(for: word, among: candidates).map { "; did you mean `\($0)`?" } ?? ""
+        let found = suggestions(for: word, among: candidates)
+        guard !found.isEmpty else { return "" }
+        return "; did you mean " + found.map { "`\($0)`" }.joined(separator: " or ") + "?"
     }
 
-    private static func normalized(_ word: String) -> [Character] {
-        Array(word.lowercased().map { $0 == "-" ? "_" : $0 })
+    private static func normalized(_ word: String) -> String {
+        String(word.lowercased().map { $0 == "-" ? "_" : $0 })
     }
 
     /// Levenshtein distance, two rows.
-    private static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+    private static func editDistance(_ left: String, _ right: String) -> Int {
+        let a = Array(left)
+        let b = Array(right)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var previous = Array(0...b.count)

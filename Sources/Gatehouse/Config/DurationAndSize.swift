@@ -9,13 +9,13 @@ public enum ConfigDuration {
     public static func parse(_ text: String) throws(ValueFormatError) -> Duration {
         let (number, unit) = try NumberWithUnit.split(text, example: "30s")
         guard !unit.isEmpty else {
-            throw ValueFormatError("\(text.debugDescription) has no unit; add one of ms, s, m, h, d (e.g. \"\(number)s\")")
+            throw ValueFormatError("\(text.configQuoted) has no unit; add one of ms, s, m, h, d (e.g. \"\(number)s\")")
         }
         guard let scale = units.first(where: { $0.name == unit })?.milliseconds else {
-            throw ValueFormatError("unknown duration unit \(unit.debugDescription); use ms, s, m, h or d")
+            throw ValueFormatError("unknown duration unit \(unit.configQuoted); use ms, s, m, h or d")
         }
         let (milliseconds, overflow) = number.multipliedReportingOverflow(by: scale)
-        guard !overflow else { throw ValueFormatError("\(text.debugDescription) is too large") }
+        guard !overflow else { throw ValueFormatError("\(text.configQuoted) is too large") }
         return .milliseconds(milliseconds)
     }
 
@@ -48,14 +48,14 @@ public enum ConfigSize {
         let (number, unit) = try NumberWithUnit.split(text, example: "64KiB")
         guard !unit.isEmpty else {
             throw ValueFormatError(
-                "\(text.debugDescription) has no unit; write the integer \(number) without quotes for bytes, "
+                "\(text.configQuoted) has no unit; write the integer \(number) without quotes for bytes, "
                     + "or add B, KiB, MiB or GiB")
         }
         guard let scale = units.first(where: { $0.name == unit })?.bytes else {
             throw ValueFormatError(hint(forUnknownUnit: unit))
         }
         let (bytes, overflow) = number.multipliedReportingOverflow(by: scale)
-        guard !overflow else { throw ValueFormatError("\(text.debugDescription) is too large") }
+        guard !overflow else { throw ValueFormatError("\(text.configQuoted) is too large") }
         return bytes
     }
 
@@ -71,15 +71,15 @@ public enum ConfigSize {
     private static func hint(forUnknownUnit unit: String) -> String {
         let lower = unit.lowercased()
         if let match = units.first(where: { $0.name.lowercased() == lower }) {
-            return "unknown size unit \(unit.debugDescription); units are case-sensitive: write \"\(match.name)\""
+            return "unknown size unit \(unit.configQuoted); units are case-sensitive: write \"\(match.name)\""
         }
         // "K", "KB", "kb", "M", "MB", … : name the binary unit they most likely meant.
         if let first = lower.first, "kmg".contains(first), lower.dropFirst().isEmpty || lower.dropFirst() == "b" {
             let binary = first.uppercased() + "iB"
-            return "size unit \(unit.debugDescription) is ambiguous (1000 or 1024?) and not accepted; "
+            return "size unit \(unit.configQuoted) is ambiguous (1000 or 1024?) and not accepted; "
                 + "use \"\(binary)\" (1024-based)"
         }
-        return "unknown size unit \(unit.debugDescription); use B, KiB, MiB or GiB"
+        return "unknown size unit \(unit.configQuoted); use B, KiB, MiB or GiB"
     }
 }
 
@@ -87,20 +87,20 @@ public enum ConfigSize {
 enum NumberWithUnit {
     static func split(_ text: String, example: String) throws(ValueFormatError) -> (Int64, String) {
         guard !text.isEmpty else { throw ValueFormatError("is empty; write a value like \"\(example)\"") }
-        if text.hasPrefix("-") { throw ValueFormatError("\(text.debugDescription) must not be negative") }
+        if text.hasPrefix("-") { throw ValueFormatError("\(text.configQuoted) must not be negative") }
         let digits = text.prefix { $0.isASCII && $0.isNumber }
         guard !digits.isEmpty else {
-            throw ValueFormatError("\(text.debugDescription) must start with a whole number, like \"\(example)\"")
+            throw ValueFormatError("\(text.configQuoted) must start with a whole number, like \"\(example)\"")
         }
         let unit = text[digits.endIndex...]
         if unit.hasPrefix(".") || unit.hasPrefix(",") {
             throw ValueFormatError(
-                "\(text.debugDescription): fractions are not supported; use a smaller unit (\"1500ms\", not \"1.5s\")")
+                "\(text.configQuoted): fractions are not supported; use a smaller unit (\"1500ms\", not \"1.5s\")")
         }
         if unit.contains(where: { $0.isWhitespace }) {
-            throw ValueFormatError("\(text.debugDescription) must not contain spaces (write \"\(example)\")")
+            throw ValueFormatError("\(text.configQuoted) must not contain spaces (write \"\(example)\")")
         }
-        guard let number = Int64(digits) else { throw ValueFormatError("\(text.debugDescription) is too large") }
+        guard let number = Int64(digits) else { throw ValueFormatError("\(text.configQuoted) is too large") }
         return (number, String(unit))
     }
 }

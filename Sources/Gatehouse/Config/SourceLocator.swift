@@ -15,7 +15,8 @@ struct SourceLocator {
         var arrayCounts: [String: Int] = [:]
         var table = ""
         var number = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift, so it is a separator of its own.
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             number += 1
             if scanner.isInsideValue {
                 scanner.scan(raw, line: number, into: &lines)
@@ -26,6 +27,9 @@ struct SourceLocator {
                 let isArray = line.hasPrefix("[[")
                 guard let (keys, _) = Self.parseKey(line.dropFirst(isArray ? 2 : 1)) else { continue }
                 table = Self.tablePath(keys, isArray: isArray, counts: &arrayCounts)
+                if isArray, let bracket = table.lastIndex(of: "[") {
+                    record(String(table[..<bracket]), number)  // `issuers` as well as `issuers[0]`
+                }
                 record(table, number)
             } else if let (keys, rest) = Self.parseKey(line), rest.first == "=" {
                 var path = table
@@ -194,7 +198,7 @@ enum KeyPath {
     }
 
     static func join(_ base: String, _ key: String) -> String {
-        let rendered = !key.isEmpty && key.allSatisfy(isBareKeyCharacter) ? key : key.debugDescription
+        let rendered = !key.isEmpty && key.allSatisfy(isBareKeyCharacter) ? key : key.configQuoted
         return base.isEmpty ? rendered : base + "." + rendered
     }
 }

@@ -33,6 +33,11 @@ struct CurlResponse: Sendable {
     var curlError: String?
     /// True when `Options.abortAfterBytes` ended the transfer (curlCode is then 23).
     var abortedByClient = false
+    /// True when the transfer ran out of its `timeout`: curl's own timeout (curlCode 28) or
+    /// the harness's deadline check in the callbacks (curlCode 23 or 42). The latter exists
+    /// because curl looks at its clock only between batches of up to 100 reads, which a
+    /// slow reader (`delayPerChunk`) stretches far past the timeout.
+    var timedOut = false
 
     var succeeded: Bool { curlCode == nil }
     var bodyString: String { String(decoding: body, as: UTF8.self) }
@@ -78,8 +83,8 @@ enum CurlClient {
     }
 
     enum HTTPVersion: Sendable {
-        case http1_0
-        case http1_1
+        case http10
+        case http11
     }
 
     struct Options: Sendable {
@@ -93,7 +98,7 @@ enum CurlClient {
         var receiveBufferSize: Int?
         /// CURLOPT_UPLOAD_BUFFERSIZE: the most bytes one READFUNCTION call provides.
         var uploadBufferSize: Int?
-        var httpVersion: HTTPVersion = .http1_1
+        var httpVersion: HTTPVersion = .http11
         var connectTimeout: Duration = .seconds(5)
         /// Bodies up to this size are kept in `CurlResponse.body`.
         var keepBodyLimit = 1 << 20
@@ -153,7 +158,8 @@ enum CurlClient {
         // fromOpaque(...).takeUnretainedValue() sees a live object. The header list and
         // error buffer, which curl does not copy, are likewise freed only after cleanup.
         // String options are copied by curl (since 7.17), so Swift's temporary C strings
-        // may die right after each setopt call.
+        // may die right after each setopt call. The buffers curl passes to the callbacks
+        // are valid only during each call; the context copies out and never keeps them.
         let userdata = Unmanaged.passUnretained(context).toOpaque()
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
@@ -178,7 +184,7 @@ enum CurlClient {
         try check(gh_easy_setopt_str(easy, CURLOPT_PROXY, ""), "PROXY")
         // Send dot segments and odd paths exactly as written; path handling is under test.
         try check(gh_easy_setopt_long(easy, CURLOPT_PATH_AS_IS, 1), "PATH_AS_IS")
-        let version = options.httpVersion == .http1_0 ? CURL_HTTP_VERSION_1_0 : CURL_HTTP_VERSION_1_1
+        let version = options.httpVersion == .http10 ? CURL_HTTP_VERSION_1_0 : CURL_HTTP_VERSION_1_1
         try check(gh_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(version)), "HTTP_VERSION")
         try check(gh_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, milliseconds(job.timeout)), "TIMEOUT_MS")
         try check(
@@ -255,6 +261,9 @@ enum CurlClient {
         }
         if code != CURLE_OK {
             context.response.curlCode = Int(code.rawValue)
+            if code == CURLE_OPERATION_TIMEDOUT {
+                context.response.timedOut = true
+            }
             let detail = String(cString: errorBuffer)
             context.response.curlError = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
         }
@@ -290,11 +299,13 @@ private final class TransferContext {
     private var uploadChunks = 0
     /// Set by the blank line after a final status line; later lines are trailers.
     private var finalHeadDone = false
+    private let deadline: ContinuousClock.Instant
 
     init(job: CurlClient.Job, cancel: CancelFlag) {
         self.options = job.options
         self.cancel = cancel
         let now = ContinuousClock.now
+        deadline = now + job.timeout
         response = CurlResponse(startedAt: now, finishedAt: now)
         switch job.body {
         case .bytes(let bytes, _): upload = .bytes(bytes, offset: 0)
@@ -322,8 +333,9 @@ private final class TransferContext {
             response.abortedByClient = true
             return 0
         }
-        if let delay = options.delayPerChunk {
-            Thread.sleep(forTimeInterval: seconds(delay))
+        if let delay = options.delayPerChunk, !sleep(delay) {
+            response.timedOut = true
+            return 0
         }
         return data.count
     }
@@ -332,8 +344,10 @@ private final class TransferContext {
     /// response (1xx interim ones too) and for trailers.
     func receiveHeaderLine(_ data: UnsafeRawBufferPointer) -> Int {
         if cancel.isSet { return 0 }
-        var line = String(decoding: data, as: UTF8.self)
-        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        // Trim on bytes: in Swift "\r\n" is one Character, so String suffix checks miss it.
+        var end = data.count
+        while end > 0, data[end - 1] == 10 || data[end - 1] == 13 { end -= 1 }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: data[0..<end]), as: UTF8.self)
         if line.hasPrefix("HTTP/") {
             let parts = line.split(separator: " ", maxSplits: 2)
             response.httpVersion = parts.first.map(String.init) ?? ""
@@ -360,8 +374,9 @@ private final class TransferContext {
     /// READFUNCTION: fills `buffer` with the next body bytes; 0 means end of body.
     func provideBody(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
         if cancel.isSet { return Int(CURL_READFUNC_ABORT) }
-        if uploadChunks > 0, let delay = options.uploadDelayPerChunk {
-            Thread.sleep(forTimeInterval: seconds(delay))
+        if uploadChunks > 0, let delay = options.uploadDelayPerChunk, !sleep(delay) {
+            response.timedOut = true
+            return Int(CURL_READFUNC_ABORT)
         }
         uploadChunks += 1
         var written = 0
@@ -379,6 +394,14 @@ private final class TransferContext {
         }
         response.uploadedBytes += written
         return written
+    }
+
+    /// Sleeps for `duration` but not past the deadline; false when the deadline has passed.
+    private func sleep(_ duration: Duration) -> Bool {
+        let remaining = deadline - .now
+        if remaining <= .zero { return false }
+        Thread.sleep(forTimeInterval: seconds(min(duration, remaining)))
+        return ContinuousClock.now < deadline
     }
 
     private func seconds(_ duration: Duration) -> TimeInterval {

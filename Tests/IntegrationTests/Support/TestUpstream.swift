@@ -49,6 +49,8 @@ struct RecordedRequest: Sendable {
 /// - `…/headers-then-hang`: 200, one chunk `x`, then silence until the client goes away;
 ///   also counted by `openStreams()`.
 ///
+/// Requests carrying `Expect: 100-continue` get an immediate `100 Continue`.
+///
 /// Request bodies are always hashed incrementally and never buffered. A client half-close
 /// (FIN) is treated as a disconnect, which is what lets `openStreams()` observe a gateway
 /// dropping its upstream connection.
@@ -137,6 +139,11 @@ final class TestUpstream: Sendable {
     /// TCP connections currently open.
     func openConnections() -> Int { state.openConnections() }
 
+    /// Download body bytes handed to NIO so far, across all `/download` responses. Writes
+    /// are paced by writability, so with a stalled reader this stays within socket buffers
+    /// plus ~128 KiB of whatever is actually consumed: the measure of end-to-end backpressure.
+    func downloadBytesSent() -> Int { state.downloadBytesSent() }
+
     /// SHA-256 of the `/download?bytes=N` body (and of `CurlClient.Body.pattern(bytes: N)`).
     static func downloadPattern(bytes: Int) -> PatternDigest {
         PatternDigest(bytes: bytes, sha256Hex: DeterministicPattern.sha256Hex(bytes: bytes))
@@ -191,6 +198,7 @@ private final class UpstreamState: Sendable {
         var openStreams = 0
         var connectionsAccepted = 0
         var openConnections = 0
+        var downloadBytesSent = 0
     }
 
     private let storage = Mutex(Storage())
@@ -239,6 +247,8 @@ private final class UpstreamState: Sendable {
     func openStreams() -> Int { storage.withLock { $0.openStreams } }
     func connectionsAccepted() -> Int { storage.withLock { $0.connectionsAccepted } }
     func openConnections() -> Int { storage.withLock { $0.openConnections } }
+    func downloadSent(_ bytes: Int) { storage.withLock { $0.downloadBytesSent += bytes } }
+    func downloadBytesSent() -> Int { storage.withLock { $0.downloadBytesSent } }
 }
 
 private enum Route {
@@ -340,6 +350,14 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
             // Streaming responses without Content-Length need chunked framing, which
             // HTTP/1.0 lacks, so 1.0 connections always end with the response.
             keepAlive = head.isKeepAlive && head.version.isAtLeast11
+            // Behave like common origins and invite the body at once, so a gateway that
+            // forwards Expect is not stalled until the client gives up waiting.
+            if head.version.isAtLeast11,
+                head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
+            {
+                let interim = HTTPResponseHead(version: .http1_1, status: .continue)
+                context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+            }
         case .body(let buffer):
             buffer.withUnsafeReadableBytes { inFlight?.hasher.update($0) }
             inFlight?.bodyBytes += buffer.readableBytes
@@ -591,6 +609,7 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
             }
             current.remaining -= n
             download = current
+            state.downloadSent(n)
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             written += 1
         }
