@@ -203,10 +203,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         exchange.requestEnded = true
         exchange.method = "-"
         let denial = Denial(reason: reason, path: "", detail: "unparseable request: \(parserError)")
-        writeError(ErrorResponse(denial: denial), for: exchange, context: context)
         exchange.status = denial.reason.status
+        exchange.responseEnded = true
         logAccess(exchange)
-        context.close(promise: nil)
+        state = .draining(exchange)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        writeError(ErrorResponse(denial: denial), for: exchange, context: context, endPromise: written)
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 
     // MARK: Outbound: hold client reads while the upload queue is full
@@ -263,19 +267,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
         case .end:
             exchange.upstreamFinished = true
-            exchange.responseEnded = true
-            exchange.responseTimeout?.cancel()
             if exchange.requestEnded {
                 finish(exchange, context: context)
             } else {
                 // The upstream answered before the client finished sending: end the
-                // response, then drop the connection rather than read an unwanted body.
+                // response and stop serving this connection rather than read on.
                 exchange.keepAlive = false
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-                exchange.endWritten = true
-                logAccess(exchange)
-                state = .draining(exchange)
-                context.close(promise: nil)
+                endResponseEarly(exchange, with: nil, context: context)
             }
         case .failed(let failure):
             exchange.upstreamFinished = true
@@ -297,43 +295,93 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     private func answerUpstreamFailure(_ exchange: Exchange, _ failure: UpstreamFailure, context: ChannelHandlerContext)
     {
         exchange.abandon()
-        if !exchange.requestEnded { exchange.keepAlive = false }
         let response = ErrorResponse(upstream: failure)
         exchange.status = response.status
-        writeError(response, for: exchange, context: context)
-        exchange.responseEnded = true
         if exchange.requestEnded {
-            finish(exchange, context: context, alreadyEnded: true)
+            finish(exchange, with: response, context: context)
         } else {
-            state = .draining(exchange)
-            logAccess(exchange)
-            exchange.logged = true
-            context.close(promise: nil)
+            exchange.keepAlive = false
+            endResponseEarly(exchange, with: response, context: context)
         }
     }
 
     // MARK: Answers
+    //
+    // Writing a response's `.end` lets `HTTPServerPipelineHandler` deliver the next
+    // pipelined request synchronously, re-entering this handler. So every function
+    // below settles `state` (and logs) first and writes the end last.
 
     private func refuse(_ exchange: Exchange, _ denial: Denial, context: ChannelHandlerContext) {
         exchange.status = denial.reason.status
         exchange.route = denial.route ?? exchange.route
         exchange.path = denial.path
         exchange.denial = denial
-        // Unread request body: answer, then close instead of reading it all.
-        let bodyPending = !exchange.requestEnded && Self.bodyFraming(exchange.head.headers).mayHaveBytes
-        if bodyPending { exchange.keepAlive = false }
         if exchange.transfer != nil { exchange.abandon() }
-        writeError(ErrorResponse(denial: denial), for: exchange, context: context)
-        exchange.responseEnded = true
-        state = .draining(exchange)
+        let bodyPending =
+            !exchange.requestEnded && (exchange.bytesIn > 0 || Self.bodyFraming(exchange.head.headers).mayHaveBytes)
         if bodyPending {
-            logAccess(exchange)
-            exchange.logged = true
-            context.close(promise: nil)
+            // Answer now, without reading a body nobody wants.
+            exchange.keepAlive = false
+            endResponseEarly(exchange, with: ErrorResponse(denial: denial), context: context)
+        } else {
+            // The request's `.end` follows at once; `receiveEnd` then finishes the exchange.
+            exchange.responseEnded = true
+            state = .draining(exchange)
+            writeError(ErrorResponse(denial: denial), for: exchange, context: context, endPromise: nil)
         }
     }
 
-    private func writeError(_ response: ErrorResponse, for exchange: Exchange, context: ChannelHandlerContext) {
+    /// Both halves are done: log, get ready for the next request (or close), and only
+    /// then write the end of the response.
+    private func finish(_ exchange: Exchange, with response: ErrorResponse? = nil, context: ChannelHandlerContext) {
+        exchange.cancelTimers()
+        exchange.responseEnded = true
+        logAccess(exchange)
+        state = .idle
+        resumeReads(context: context)
+        let keepAlive = exchange.keepAlive
+        if keepAlive { armHeaderTimeout(context: context) }
+        if let response {
+            writeError(response, for: exchange, context: context, endPromise: nil)
+        } else if !exchange.endWritten {
+            exchange.endWritten = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        if !keepAlive { context.close(promise: nil) }
+    }
+
+    /// The response is complete while the request body is still arriving: end the
+    /// response, then close. The write side is shut first and the connection lingers
+    /// briefly, discarding input, so that the client reads the answer instead of a reset.
+    private func endResponseEarly(_ exchange: Exchange, with response: ErrorResponse?, context: ChannelHandlerContext) {
+        exchange.cancelTimers()
+        exchange.responseEnded = true
+        state = .draining(exchange)
+        logAccess(exchange)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        if let response {
+            writeError(response, for: exchange, context: context, endPromise: written)
+        } else if !exchange.endWritten {
+            exchange.endWritten = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        } else {
+            written.succeed()
+        }
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        }
+        channel.eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
+    }
+
+    static let lingerTime = TimeAmount.seconds(2)
+
+    private func writeError(
+        _ response: ErrorResponse,
+        for exchange: Exchange,
+        context: ChannelHandlerContext,
+        endPromise: EventLoopPromise<Void>?
+    ) {
         let body = response.body(requestID: exchange.facts.requestID, allocator: context.channel.allocator)
         let head = response.head(
             version: exchange.head.version,
@@ -342,27 +390,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             bodyLength: body.readableBytes
         )
         exchange.bytesOut += body.readableBytes
+        exchange.endWritten = true
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if exchange.head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        exchange.endWritten = true
-    }
-
-    /// Both halves are done: log, and get ready for the next request (or close).
-    private func finish(_ exchange: Exchange, context: ChannelHandlerContext, alreadyEnded: Bool = false) {
-        exchange.cancelTimers()
-        if !exchange.endWritten {
-            exchange.endWritten = true
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        }
-        if !exchange.logged { logAccess(exchange) }
-        state = .idle
-        resumeReads(context: context)
-        if exchange.keepAlive {
-            armHeaderTimeout(context: context)
-        } else {
-            context.close(promise: nil)
-        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: endPromise)
     }
 
     private func logAccess(_ exchange: Exchange) {
