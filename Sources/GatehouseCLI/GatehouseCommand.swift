@@ -1,5 +1,9 @@
 import ArgumentParser
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @main
 struct GatehouseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,6 +13,42 @@ struct GatehouseCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [ServeCommand.self, CheckCommand.self, EchoCommand.self]
     )
+
+    /// Runs the command, mapping outcomes onto SPEC §1's exit codes: argument-parser's
+    /// usage errors (its own code 64) become 1; anything unexpected becomes 2.
+    static func main() async {
+        let command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exitReporting(error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var syncCommand = command
+                try syncCommand.run()
+            }
+        } catch {
+            exitReporting(error)
+        }
+    }
+
+    private static func exitReporting(_ error: any Error) -> Never {
+        if let exit = error as? ExitCode {
+            Glibc.exit(exit.rawValue)
+        }
+        let code = exitCode(for: error)
+        let message = fullMessage(for: error)
+        if code == .success {
+            print(message)  // --help, --version
+            Glibc.exit(0)
+        }
+        if !message.isEmpty { printError(message) }
+        let isUsageError = code.rawValue == 64 || error is ValidationError || error is CleanExit
+        Glibc.exit(isUsageError ? 1 : 2)
+    }
 }
 
 /// `--config` as every command takes it (SPEC §1).
