@@ -8,6 +8,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public var admin: AdminSettings
     public var logs: LogSettings
     public var identityHeaders: IdentityHeaderNames
+    public var issuers: [IssuerConfig]
+    /// Always present: the key store also holds token revocations.
+    public var apiKeys: APIKeySettings
     public var routes: [RouteConfig]
 
     public init(
@@ -16,6 +19,8 @@ public struct GatewayConfig: Sendable, Equatable {
         admin: AdminSettings = .init(),
         logs: LogSettings = .init(),
         identityHeaders: IdentityHeaderNames = .init(),
+        issuers: [IssuerConfig] = [],
+        apiKeys: APIKeySettings = APIKeySettings(store: "data/keys.db"),
         routes: [RouteConfig]
     ) {
         self.sourcePath = sourcePath
@@ -23,6 +28,8 @@ public struct GatewayConfig: Sendable, Equatable {
         self.admin = admin
         self.logs = logs
         self.identityHeaders = identityHeaders
+        self.issuers = issuers
+        self.apiKeys = apiKeys
         self.routes = routes
     }
 }
@@ -139,18 +146,26 @@ public struct RouteConfig: Sendable, Equatable {
     public var methods: [String]?
     public var upstream: UpstreamURL
     public var auth: AuthMode
+    /// Pass the client's `Authorization` / API-key header upstream (default: never).
+    public var forwardAuthorization: Bool
+    /// Credentials Gatehouse itself sends to this route's upstream.
+    public var upstreamHeaders: [UpstreamHeader]
 
     public init(
         name: String,
         path: String,
         methods: [String]? = nil,
         upstream: UpstreamURL,
-        auth: AuthMode = .required
+        auth: AuthMode = .required,
+        forwardAuthorization: Bool = false,
+        upstreamHeaders: [UpstreamHeader] = []
     ) {
         self.name = name
         self.path = path
         self.methods = methods
         self.upstream = upstream
         self.auth = auth
+        self.forwardAuthorization = forwardAuthorization
+        self.upstreamHeaders = upstreamHeaders
     }
 }
