@@ -5,7 +5,7 @@ SWIFT        ?= swift
 APT_PACKAGES := libcurl4-openssl-dev libssl-dev libsqlite3-dev pkg-config ca-certificates curl
 BIN          := .build/debug/gatehouse
 
-.PHONY: all deps build run test lint format bench clean-dev
+.PHONY: all deps build run run-example test lint format bench
 
 all: build
 
@@ -24,11 +24,15 @@ deps:
 build: deps
 	$(SWIFT) build --product gatehouse
 
-# The gateway on proxy.conf.example in front of the built-in echo upstream (127.0.0.1:3001).
+# `gatehouse dev`: signing key, config and key store under ./.gatehouse-dev/, an echo
+# upstream and the gateway on 127.0.0.1:8080; prints a sample JWT, API key and curl lines.
 run: build
+	$(BIN) dev
+
+# The gateway on proxy.conf.example in front of the built-in echo upstream (127.0.0.1:3001).
+run-example: build
 	@$(BIN) echo --listen 127.0.0.1:3001 & echo_pid=$$!; \
 	trap 'kill $$echo_pid 2>/dev/null' EXIT INT TERM; \
-	echo "try:  curl -i http://127.0.0.1:8080/echo/hello   |   curl -N http://127.0.0.1:8080/events"; \
 	$(BIN) serve --config proxy.conf.example
 
 test: deps

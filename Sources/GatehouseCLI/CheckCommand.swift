@@ -12,6 +12,15 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         guard let result = loadConfigReportingIssues(options.config) else { throw ExitStatus.userError }
         let config = result.config
+        // Key files are read here too, exactly as `serve` reads them.
+        do {
+            let setup = try CredentialSetup.build(config, apiKeys: APIKeyVerifier(prefix: config.apiKeys.prefix))
+            for warning in setup.warnings { printError(warning.description) }
+        } catch {
+            for issue in error.issues { printError(issue.description) }
+            printError("\(options.config): \(error.errors.count) error(s); the config was not loaded")
+            throw ExitStatus.userError
+        }
         print(
             "\(options.config): OK — \(config.routes.count) route\(config.routes.count == 1 ? "" : "s"), listening on \(config.server.listen)"
         )

@@ -11,7 +11,10 @@ struct GatehouseCommand: AsyncParsableCommand {
         abstract: "A token-verifying reverse proxy for HTTP APIs and MCP servers.",
         discussion: "Exit codes: 0 ok, 1 user error (a bad config included), 2 internal error.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, CheckCommand.self, EchoCommand.self]
+        subcommands: [
+            ServeCommand.self, DevCommand.self, CheckCommand.self, KeysCommand.self, RevokeCommand.self,
+            EchoCommand.self,
+        ]
     )
 
     /// Runs the command, mapping outcomes onto SPEC §1's exit codes: argument-parser's

@@ -61,6 +61,8 @@ private func error(
         #expect(config.logs.denialsKeep == 10)
         #expect(config.logs.level == .info)
         #expect(config.identityHeaders == IdentityHeaderNames())
+        #expect(config.issuers.isEmpty)
+        #expect(config.apiKeys == APIKeySettings(store: "/etc/gatehouse/data/keys.db"))
         #expect(config.sourcePath?.hasSuffix("/proxy.conf") == true)
         #expect(config.sourcePath?.hasPrefix("/") == true)
         #expect(
@@ -188,6 +190,11 @@ private func error(
         #expect(config.routes.map(\.path) == ["/echo", "/events"])
         #expect(config.routes.map(\.upstream.description) == ["http://127.0.0.1:3001/", "http://127.0.0.1:3001/sse"])
         #expect(config.routes.allSatisfy { $0.auth == .none })
+        #expect(config.routes.allSatisfy { !$0.forwardAuthorization && $0.upstreamHeaders.isEmpty })
+        #expect(config.issuers.isEmpty)
+        #expect(config.apiKeys.store == root.appendingPathComponent("data/keys.db").path)
+        #expect(config.apiKeys.header == "X-Api-Key")
+        #expect(config.apiKeys.prefix == "ghk")
     }
 }
 
@@ -344,8 +351,6 @@ private func error(
     }
 
     @Test(arguments: [
-        ("[[issuers]]\nissuer = \"https://a\"", "issuers", "[[issuers]] is not supported yet", "authentication"),
-        ("[api_keys]\nheader = \"X-Api-Key\"", "api_keys", "[api_keys] is not supported yet", "authentication"),
         ("[roles]\nviewer = [\"a\"]", "roles", "[roles] is not supported yet", "authorization"),
         ("[rate_limits]\nby = \"subject\"", "rate_limits", "[rate_limits] is not supported yet", "rate limiting"),
         ("[server]\ntls_cert = \"a.crt\"", "server.tls_cert", "`tls_cert` is not supported yet", "TLS"),
@@ -363,8 +368,6 @@ private func error(
         ("roles = [\"admin\"]", "roles", "authorization"),
         ("method_scopes = { DELETE = [\"mcp:write\"] }", "method_scopes", "authorization"),
         ("rate_limit = \"viewer\"", "rate_limit", "rate limiting"),
-        ("forward_authorization = false", "forward_authorization", "authentication"),
-        ("upstream_headers = { Authorization = { env = \"T\" } }", "upstream_headers", "authentication"),
         ("mcp = true", "mcp", "MCP"),
         ("resource = \"https://x/mcp\"", "resource", "MCP"),
         ("tools = { delete_repo = [\"mcp:write\"] }", "tools", "MCP"),
@@ -439,30 +442,9 @@ private func error(
 
     @Test func requiredRouteKeysPointAtTheRouteHeader() {
         let found = issues(echoRoute + "[[routes]]\nmethods = [\"GET\"]\n")
-        #expect(
-            Set(found.map(\.keyPath)) == ["routes[1].name", "routes[1].path", "routes[1].upstream", "routes[1].auth"])
+        #expect(Set(found.map(\.keyPath)) == ["routes[1].name", "routes[1].path", "routes[1].upstream"])
         #expect(found.allSatisfy { $0.line == 6 })
         #expect(found.first { $0.keyPath == "routes[1].name" }?.message.hasPrefix("missing") == true)
-    }
-
-    @Test func routeWithoutAuthIsRefusedUntilAuthenticationExists() {
-        let issue = error(at: "routes[0].auth", in: route("name = \"a\"\npath = \"/a\"\nupstream = \"http://h\""))
-        #expect(
-            issue?.message.hasPrefix(
-                "authentication is not supported yet in this build: set auth = \"none\" to proxy this route without it")
-                == true)
-        #expect(issue?.line == 1)
-    }
-
-    @Test(arguments: ["required", "optional"])
-    func authenticatedRoutesAreRefused(mode: String) {
-        let issue = error(
-            at: "routes[0].auth", in: route("name = \"a\"\npath = \"/a\"\nupstream = \"http://h\"\nauth = \"\(mode)\""))
-        #expect(
-            issue?.message
-                == "authentication is not supported yet in this build: set auth = \"none\" to proxy this route without it"
-        )
-        #expect(issue?.line == 5)
     }
 
     @Test func misspelledAuthHasHint() {

@@ -24,6 +24,14 @@ public enum ConfigLoader {
     public static func load(
         text: String, sourcePath: String?, baseDirectory: String
     ) throws(ConfigErrors) -> ConfigLoadResult {
+        try load(text: text, sourcePath: sourcePath, baseDirectory: baseDirectory, environment: nil)
+    }
+
+    /// As above, with `upstream_headers` `env` values looked up in `environment` instead
+    /// of the process environment (nil): tests must not mutate process-global state.
+    static func load(
+        text: String, sourcePath: String?, baseDirectory: String, environment: [String: String]?
+    ) throws(ConfigErrors) -> ConfigLoadResult {
         let cwd = ConfigPaths.currentDirectory()
         let root: TOMLTable
         do {
@@ -45,7 +53,7 @@ public enum ConfigLoader {
 
         var reader = ConfigReader(
             locator: SourceLocator(text: text), sourcePath: sourcePath,
-            baseDirectory: ConfigPaths.resolve(baseDirectory, against: cwd))
+            baseDirectory: ConfigPaths.resolve(baseDirectory, against: cwd), environment: environment)
         var config = reader.readConfig(root)
         config.sourcePath = sourcePath.map { ConfigPaths.resolve($0, against: cwd) }
 
@@ -69,11 +77,8 @@ public enum ConfigLoader {
 }
 
 extension ConfigReader {
-    static let sections = ["server", "admin", "logs", "identity_headers", "routes"]
-    static let pendingSections: [String: PendingFeature] = [
-        "issuers": .authentication, "api_keys": .authentication, "roles": .authorization,
-        "rate_limits": .rateLimiting,
-    ]
+    static let sections = ["server", "admin", "logs", "identity_headers", "issuers", "api_keys", "routes"]
+    static let pendingSections: [String: PendingFeature] = ["roles": .authorization, "rate_limits": .rateLimiting]
 
     /// Reads every section; whatever was invalid keeps its default in the result, which
     /// is thrown away by the caller whenever an error was recorded.
@@ -83,8 +88,11 @@ extension ConfigReader {
         let admin = readAdmin(root, server: server)
         let logs = readLogs(root)
         let identityHeaders = readIdentityHeaders(root)
-        let routes = readRoutes(root)
+        let issuers = readIssuers(root)
+        let apiKeys = readAPIKeys(root, identityHeaders: identityHeaders)
+        let routes = readRoutes(root, identityHeaders: identityHeaders, apiKeyHeader: apiKeys.header)
         return GatewayConfig(
-            server: server, admin: admin, logs: logs, identityHeaders: identityHeaders, routes: routes)
+            server: server, admin: admin, logs: logs, identityHeaders: identityHeaders, issuers: issuers,
+            apiKeys: apiKeys, routes: routes)
     }
 }

@@ -34,9 +34,32 @@ enum ConfigPaths {
         return String(cString: pointer)
     }
 
-    /// The file's text, or a one-line reason it cannot be used.
-    static func readText(_ path: String) -> Result<String, ValueFormatError> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// Why the file at absolute `path` cannot be opened for reading, or nil if it can.
+    /// Opened rather than `access()`ed: that is what the key loader will do, with this
+    /// process's effective ids. Non-blocking, so that a FIFO cannot stall the check.
+    static func unreadableReason(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return "cannot read \(path.configQuoted): \(lastError())" }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return "cannot read \(path.configQuoted): \(lastError())" }
+        guard info.st_mode & mode_t(S_IFMT) == mode_t(S_IFREG) else {
+            return "\(path.configQuoted) is not a regular file"
+        }
+        return nil
+    }
+
+    /// The process environment's value for `name`, if set.
+    static func environmentValue(_ name: String) -> String? {
+        guard let pointer = getenv(name) else { return nil }
+        return String(cString: pointer)
+    }
+
+    /// The file's text, or a one-line reason it cannot be used. Files over `maximumBytes`
+    /// are refused: whatever the caller expects is far smaller, so it is the wrong file.
+    static func readText(_ path: String, maximumBytes: Int = maximumFileBytes) -> Result<String, ValueFormatError> {
+        // Non-blocking so a FIFO is refused below instead of waiting for a writer.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return .failure(ValueFormatError("cannot open: \(lastError())")) }
         defer { close(fd) }
         var info = stat()
@@ -54,10 +77,10 @@ enum ConfigPaths {
             }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
-            guard bytes.count <= maximumFileBytes else {
+            guard bytes.count <= maximumBytes else {
+                let what = maximumBytes == maximumFileBytes ? "the config file" : "the right file"
                 return .failure(
-                    ValueFormatError(
-                        "larger than \(ConfigSize.format(Int64(maximumFileBytes))); is this the config file?"))
+                    ValueFormatError("larger than \(ConfigSize.format(Int64(maximumBytes))); is this \(what)?"))
             }
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {

@@ -60,6 +60,14 @@ extension ConfigReader {
     }
 }
 
+extension ConfigReader {
+    /// A header name the way Gatehouse compares it when stripping client headers:
+    /// lower-cased, `_` read as `-` (`X_User_Id` is `x-user-id`).
+    static func foldedHeaderName(_ name: String) -> String {
+        name.lowercased().replacingUnderscores()
+    }
+}
+
 extension String {
     /// Header names compared the way Gatehouse strips them: `X_User_Id` is `X-User-Id`.
     fileprivate func replacingUnderscores() -> String {

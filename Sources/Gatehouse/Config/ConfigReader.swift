@@ -8,29 +8,48 @@ struct ConfigReader {
     let sourcePath: String?
     /// Absolute folder that relative paths in the file are resolved against.
     let baseDirectory: String
+    /// Where `upstream_headers` `env` values come from: nil = the process environment.
+    /// Injectable so tests need not mutate the (process-global) environment.
+    let environment: [String: String]?
     private(set) var issues: [ConfigIssue] = []
 
-    init(locator: SourceLocator, sourcePath: String?, baseDirectory: String) {
+    init(locator: SourceLocator, sourcePath: String?, baseDirectory: String, environment: [String: String]? = nil) {
         self.locator = locator
         self.sourcePath = sourcePath
         self.baseDirectory = baseDirectory
+        self.environment = environment
     }
 
     // MARK: Issues
 
-    /// Records an error at `keyPath`; `line` defaults to where the locator saw the key.
+    /// Records an error at `keyPath`; `line` defaults to where the locator saw the key,
+    /// or failing that its closest enclosing key (`line(near:)`).
     mutating func error(_ keyPath: String, _ message: String, line: Int? = nil) {
         issues.append(
             ConfigIssue(
-                severity: .error, keyPath: keyPath, line: line ?? locator.line(of: keyPath),
+                severity: .error, keyPath: keyPath, line: line ?? self.line(near: keyPath),
                 message: message, sourcePath: sourcePath))
     }
 
     mutating func warning(_ keyPath: String, _ message: String) {
         issues.append(
             ConfigIssue(
-                severity: .warning, keyPath: keyPath, line: locator.line(of: keyPath),
+                severity: .warning, keyPath: keyPath, line: line(near: keyPath),
                 message: message, sourcePath: sourcePath))
+    }
+
+    /// The line of `keyPath`, else of the nearest enclosing key the locator saw. The
+    /// locator does not record keys inside inline tables (`{ path = "…", kid = "…" }`),
+    /// and TOML writes an inline table on one line, so its own line is the key's line.
+    func line(near keyPath: String) -> Int? {
+        var path = Substring(keyPath)
+        while !path.isEmpty {
+            if let line = locator.line(of: String(path)) { return line }
+            // Drop the last component, `.key` or `[n]`.
+            guard let cut = path.lastIndex(where: { $0 == "." || $0 == "[" }) else { return nil }
+            path = path[..<cut]
+        }
+        return nil
     }
 
     /// A required key is absent: point at its table's header, the closest line there is.
@@ -118,22 +137,40 @@ struct ConfigReader {
         return ok ? result : nil
     }
 
-    /// A duration string, greater than zero.
-    mutating func duration(_ table: TOMLTable, _ key: String, at path: String) -> Duration? {
+    mutating func bool(_ table: TOMLTable, _ key: String, at path: String) -> Bool? {
+        value(table, key, at: path, .bool, expected: "a boolean (true or false)")?.bool
+    }
+
+    /// A duration string: greater than zero, or at least `minimum` when given (so
+    /// `atLeast: .zero` admits "0s"), and at most `maximum` when given.
+    mutating func duration(
+        _ table: TOMLTable, _ key: String, at path: String, atLeast minimum: Duration? = nil,
+        atMost maximum: Duration? = nil
+    ) -> Duration? {
         guard let text = value(table, key, at: path, .string, expected: "a duration string like \"30s\"")?.string
         else { return nil }
         let keyPath = KeyPath.join(path, key)
+        let duration: Duration
         do {
-            let duration = try ConfigDuration.parse(text)
-            guard duration > .zero else {
-                error(keyPath, "must be greater than 0, got \(text.configQuoted)")
-                return nil
-            }
-            return duration
+            duration = try ConfigDuration.parse(text)
         } catch {
             self.error(keyPath, error.message)
             return nil
         }
+        if let minimum {
+            guard duration >= minimum else {
+                error(keyPath, "must be at least \(ConfigDuration.format(minimum)), got \(text.configQuoted)")
+                return nil
+            }
+        } else if duration <= .zero {
+            error(keyPath, "must be greater than 0, got \(text.configQuoted)")
+            return nil
+        }
+        if let maximum, duration > maximum {
+            error(keyPath, "must be at most \(ConfigDuration.format(maximum)), got \(text.configQuoted)")
+            return nil
+        }
+        return duration
     }
 
     /// A size: an integer number of bytes or a string with a binary unit; greater than zero.
@@ -172,6 +209,36 @@ struct ConfigReader {
         return ConfigPaths.resolve(text, against: baseDirectory)
     }
 
+    /// A file that must exist and be readable now (keys, secrets): resolved like
+    /// `filePath`, then opened once, so a typo fails `gatehouse check`, not the first request.
+    mutating func readableFile(_ text: String, at keyPath: String) -> String? {
+        guard let path = filePath(text, at: keyPath) else { return nil }
+        if let reason = ConfigPaths.unreadableReason(path) {
+            error(keyPath, reason)
+            return nil
+        }
+        return path
+    }
+
+    /// An array of strings, each non-empty and listed once. nil when absent or when
+    /// anything in it was refused (reported); an empty array is returned as is.
+    mutating func distinctStrings(_ table: TOMLTable, _ key: String, at path: String) -> [(text: String, path: String)]?
+    {
+        guard let entries = strings(table, key, at: path) else { return nil }
+        var seen: Set<String> = []
+        var ok = true
+        for (text, elementPath) in entries {
+            if text.isEmpty {
+                error(elementPath, "must not be empty")
+                ok = false
+            } else if !seen.insert(text).inserted {
+                error(elementPath, "\(text.configQuoted) is listed twice")
+                ok = false
+            }
+        }
+        return ok ? entries : nil
+    }
+
     /// One of `allowed`, with a hint when it is close to one.
     mutating func choice(_ table: TOMLTable, _ key: String, at path: String, allowed: [String]) -> String? {
         guard let text = string(table, key, at: path) else { return nil }
@@ -182,6 +249,21 @@ struct ConfigReader {
             return nil
         }
         return text
+    }
+
+    /// `a string`, `an integer`: the type alone, for values that may be secrets.
+    static func kind(of value: TOMLValueConvertible) -> String {
+        switch value.type {
+        case .string: return "a string"
+        case .int: return "an integer"
+        case .double: return "a floating-point number"
+        case .bool: return "a boolean"
+        case .array: return "an array"
+        case .table: return "a table"
+        case .date: return "a date"
+        case .time: return "a time"
+        case .dateTime: return "a date-time"
+        }
     }
 
     /// `a string ("x")`, `an integer (30)`, `a table`: what the operator actually wrote.
@@ -203,11 +285,11 @@ struct ConfigReader {
 /// Parts of the config format that later work implements. They are refused, never
 /// ignored: silently dropping e.g. a route's `scopes` would proxy it unprotected.
 enum PendingFeature: String {
-    case authentication
     case authorization
     case rateLimiting = "rate limiting"
     case tls = "TLS"
     case mcp = "MCP"
+    case scaleOut = "scale-out"
 
     var notSupported: String { "is not supported yet in this build (arrives with \(rawValue) support)" }
 }

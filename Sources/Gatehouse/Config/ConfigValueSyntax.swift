@@ -43,10 +43,76 @@ extension ListenAddress {
     /// True for `0.0.0.0` and `::`, which collide with every address on the same port.
     var isWildcard: Bool { host == "0.0.0.0" || host == "::" }
 
-    var isLoopback: Bool {
-        if host == "localhost" { return true }
-        guard let address = IPAddress.parse(host)?.unmapped else { return false }
-        return address.isIPv4 ? address.description.hasPrefix("127.") : address.description == "::1"
+    var isLoopback: Bool { HostSyntax.isLoopback(host) }
+}
+
+/// `jwks_url` (SPEC §3): where an issuer's signing keys are fetched. Whoever can change
+/// the response can sign any token, so plain `http://` is refused except to a loopback
+/// host (a local identity provider in development), which never leaves the machine.
+enum JWKSURL {
+    /// The URL as written, once it is an `https://` URL (or `http://` to loopback) with a
+    /// valid host and port, no credentials and no fragment. A query string is allowed:
+    /// some providers (Azure AD B2C) select the key set with one.
+    static func validate(_ text: String) throws(ValueFormatError) -> String {
+        let notURL = ValueFormatError("must be an https:// URL, got \(text.configQuoted)")
+        guard let separator = text.firstRange(of: "://") else { throw notURL }
+        let scheme = text[..<separator.lowerBound].lowercased()
+        guard scheme == "http" || scheme == "https" else { throw notURL }
+        if text.unicodeScalars.contains(where: { !$0.isASCII || $0.value <= 0x20 || $0.value == 0x7F }) {
+            throw ValueFormatError("\(text.configQuoted) contains a space, control or non-ASCII character")
+        }
+        if text.contains("#") { throw ValueFormatError("\(text.configQuoted) must not have a fragment (#…)") }
+        if text.contains("\\") { throw ValueFormatError("\(text.configQuoted) must not contain a backslash") }
+        let afterScheme = text[separator.upperBound...]
+        let authority = afterScheme.prefix { $0 != "/" && $0 != "?" }
+        if authority.contains("@") {
+            throw ValueFormatError(
+                "\(text.configQuoted) must not contain credentials (user@host): they would end up in logs")
+        }
+        let hostEnd =
+            authority.hasPrefix("[") ? (authority.firstIndex(of: "]") ?? authority.endIndex) : authority.startIndex
+        var hostPart = authority
+        if let colon = authority[hostEnd...].firstIndex(of: ":") {
+            hostPart = authority[..<colon]
+            guard let port = HostSyntax.port(authority[authority.index(after: colon)...]), port > 0 else {
+                throw ValueFormatError("\(text.configQuoted): port must be a number from 1 to 65535")
+            }
+        }
+        guard !hostPart.isEmpty else { throw ValueFormatError("\(text.configQuoted) has no host") }
+        let host = try HostSyntax.parse(hostPart, in: text)
+        if let problem = PercentEncoding.problem(in: afterScheme[authority.endIndex...]) {
+            throw ValueFormatError("\(text.configQuoted): \(problem)")
+        }
+        if scheme == "http" && !HostSyntax.isLoopback(host) {
+            throw ValueFormatError(
+                "\(text.configQuoted) uses plain http: keys fetched without TLS can be swapped in transit, "
+                    + "and then anyone can forge tokens; use https:// (http:// is accepted only for "
+                    + "loopback hosts: 127.0.0.0/8, ::1, localhost)")
+        }
+        return text
+    }
+}
+
+/// `[issuers.claims]` values: where an identity field sits in the token's JSON claims,
+/// as a dotted path (`app_metadata.org_id`).
+enum ClaimPath {
+    private static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:-")
+
+    /// Why `text` is not a dotted claim path, or nil.
+    static func problem(in text: String) -> String? {
+        let segments = text.split(separator: ".", omittingEmptySubsequences: false)
+        let valid = !text.isEmpty && segments.allSatisfy { !$0.isEmpty && $0.allSatisfy { allowed.contains($0) } }
+        guard !valid else { return nil }
+        return "\(text.configQuoted) is not a dotted claim path: names of letters, digits, \"_\", \":\" or \"-\" "
+            + "joined by \".\" (e.g. \"app_metadata.org_id\")"
+    }
+}
+
+/// POSIX-portable environment variable names (`upstream_headers` `env`).
+enum EnvironmentName {
+    static func isValid(_ name: String) -> Bool {
+        guard let first = name.first, !first.isNumber else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
     }
 }
 
@@ -187,6 +253,14 @@ enum HostSyntax {
             throw ValueFormatError("\(text.configQuoted): \(host.configQuoted) is not a valid host name")
         }
         return host.lowercased()
+    }
+
+    /// Hosts whose traffic never leaves the machine: `localhost`, 127.0.0.0/8 and ::1
+    /// (also written IPv4-mapped). `host` is in `parse`'s canonical form.
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" { return true }
+        guard let address = IPAddress.parse(host)?.unmapped else { return false }
+        return address.isIPv4 ? address.description.hasPrefix("127.") : address.description == "::1"
     }
 
     /// 0–65535 written in plain digits.

@@ -2,6 +2,9 @@
 public enum Decision: Sendable {
     case forward(ForwardPlan)
     case deny(Denial)
+    /// 503 `keys_unavailable`: the token's issuer has never loaded its keys, so the
+    /// gateway cannot tell a good token from a bad one (not the client's fault).
+    case keysUnavailable(route: String, path: String, detail: String)
 }
 
 /// A request cleared to go upstream, already rewritten.
@@ -10,6 +13,9 @@ public struct ForwardPlan: Sendable {
     /// Normalised path the client asked for (before the prefix rewrite), without query.
     public var path: String
     public var upstream: UpstreamRequest
+    /// The verified caller; nil on `auth = "none"` routes and for anonymous requests on
+    /// `auth = "optional"` routes.
+    public var identity: Identity?
 }
 
 /// Facts about a request settled before any rule runs; every outcome carries them.

@@ -9,20 +9,31 @@ public struct Denial: Sendable, Equatable {
     public var path: String
     /// One sentence for the operator reading the denial log; never shown to the client.
     public var detail: String
+    /// The credential failure behind a 401, with the finer log reason.
+    public var authentication: AuthenticationFailure?
+    /// Who was refused, when they authenticated before being refused.
+    public var identity: Identity?
 
     public init(
         reason: DenialReason,
         headers: [(name: String, value: String)] = [],
         route: String? = nil,
         path: String,
-        detail: String
+        detail: String,
+        authentication: AuthenticationFailure? = nil,
+        identity: Identity? = nil
     ) {
         self.reason = reason
         self.headers = headers
         self.route = route
         self.path = path
         self.detail = detail
+        self.authentication = authentication
+        self.identity = identity
     }
+
+    /// The reason the denial log records (finer than the client's for API keys).
+    public var logReason: String { authentication?.logReason ?? reason.rawValue }
 
     public static func == (lhs: Denial, rhs: Denial) -> Bool {
         lhs.reason == rhs.reason && lhs.route == rhs.route && lhs.path == rhs.path && lhs.detail == rhs.detail

@@ -29,7 +29,7 @@ public struct Gate: Sendable {
         return RequestFacts(requestID: RequestID.accepting(requestIDCandidate), client: client)
     }
 
-    public func decide(_ request: IncomingRequest, facts: RequestFacts) -> Decision {
+    public func decide(_ request: IncomingRequest, facts: RequestFacts, now: Int64 = WallClock.seconds()) -> Decision {
         let target: NormalizedTarget
         switch PathNormalizer.normalize(target: request.target) {
         case .success(let normalized):
@@ -65,13 +65,27 @@ public struct Gate: Sendable {
             )
         }
 
+        var identity: Identity?
+        if route.auth != .none {
+            switch authenticate(request, route: route, path: target.path, now: now) {
+            case .authenticated(let verified): identity = verified
+            case .anonymous: identity = nil
+            case .refused(let decision): return decision
+            }
+        }
+
         let headers = RequestHeaderRewriter.rewrite(
             request.headers,
             context: .init(
                 identityHeaderKeys: runtime.identityHeaderKeys,
+                identityHeaderNames: runtime.config.identityHeaders,
+                apiKeyHeaderKey: runtime.apiKeyHeaderKey,
                 client: facts.client,
                 requestID: facts.requestID,
-                scheme: request.scheme
+                scheme: request.scheme,
+                identity: identity,
+                forwardAuthorization: route.forwardAuthorization,
+                upstreamHeaders: route.upstreamHeaders
             )
         )
         var url = route.upstream.origin + match.upstreamPath
@@ -86,7 +100,88 @@ public struct Gate: Sendable {
             body: request.body,
             connectTimeoutMilliseconds: runtime.connectTimeoutMilliseconds
         )
-        return .forward(ForwardPlan(route: route, path: target.path, upstream: upstream))
+        return .forward(ForwardPlan(route: route, path: target.path, upstream: upstream, identity: identity))
+    }
+
+    private enum AuthenticationOutcome {
+        case authenticated(Identity)
+        case anonymous
+        case refused(Decision)
+    }
+
+    /// SPEC §3: find the credential, verify it; `auth = "optional"` lets a request without
+    /// any credential through anonymously, never one whose credential fails.
+    private func authenticate(_ request: IncomingRequest, route: RouteConfig, path: String, now: Int64)
+        -> AuthenticationOutcome
+    {
+        let credential = PresentedCredential.find(
+            in: request.headers,
+            apiKeyHeader: runtime.config.apiKeys.header,
+            apiKeyPrefix: runtime.config.apiKeys.prefix
+        )
+        switch credential {
+        case .ambiguous:
+            return .refused(
+                .deny(
+                    Denial(
+                        reason: .ambiguousCredentials,
+                        route: route.name,
+                        path: path,
+                        detail: "two different credentials in one request"
+                    )
+                )
+            )
+        case .none:
+            if route.auth == .optional { return .anonymous }
+            return .refused(
+                .deny(
+                    Denial(
+                        reason: .missingCredentials,
+                        headers: [("WWW-Authenticate", #"Bearer realm="gatehouse""#)],
+                        route: route.name,
+                        path: path,
+                        detail: "route \(route.name) requires a bearer token or API key"
+                    )
+                )
+            )
+        case .jwt, .apiKey, .emptyBearer:
+            break
+        }
+        guard let authenticator = runtime.authenticator else {
+            return .refused(
+                .keysUnavailable(route: route.name, path: path, detail: "no credential verifier configured"))
+        }
+        switch authenticator.authenticate(credential, now: now) {
+        case .failure(let failure):
+            if failure.keysUnavailable {
+                return .refused(.keysUnavailable(route: route.name, path: path, detail: failure.detail))
+            }
+            return .refused(.deny(Self.unauthorized(failure, route: route, path: path)))
+        case .success(let identity):
+            guard RequestHeaderRewriter.identityIsSafe(identity) else {
+                let failure = AuthenticationFailure(
+                    .malformedToken,
+                    detail: "identity claims contain control characters",
+                    issuer: identity.issuer,
+                    subject: nil,
+                    jti: identity.jti,
+                    keyID: identity.keyID
+                )
+                return .refused(.deny(Self.unauthorized(failure, route: route, path: path)))
+            }
+            return .authenticated(identity)
+        }
+    }
+
+    static func unauthorized(_ failure: AuthenticationFailure, route: RouteConfig, path: String) -> Denial {
+        Denial(
+            reason: failure.reason,
+            headers: [("WWW-Authenticate", #"Bearer realm="gatehouse", error="invalid_token""#)],
+            route: route.name,
+            path: path,
+            detail: failure.detail,
+            authentication: failure
+        )
     }
 
     /// The path part of a raw target, for logging a target that could not be normalised.

@@ -4,15 +4,21 @@
 public final class Runtime: Sendable {
     public let config: GatewayConfig
     public let router: Router
+    /// nil only for runtimes built without credential setup (unit tests of unauthenticated
+    /// routes); a route that needs authentication then answers 503.
+    public let authenticator: Authenticator?
     /// Identity header names in `HeaderNameKey` form: stripped from every client request.
     let identityHeaderKeys: Set<String>
+    let apiKeyHeaderKey: String
     let trustedProxies: [CIDR]
     let connectTimeoutMilliseconds: Int
 
-    public init(config: GatewayConfig) {
+    public init(config: GatewayConfig, authenticator: Authenticator? = nil) {
         self.config = config
         self.router = Router(routes: config.routes)
+        self.authenticator = authenticator
         self.identityHeaderKeys = Set(config.identityHeaders.all.map(HeaderNameKey.make))
+        self.apiKeyHeaderKey = HeaderNameKey.make(config.apiKeys.header)
         self.trustedProxies = config.server.trustedProxies
         self.connectTimeoutMilliseconds = Int(config.server.upstreamConnectTimeout.milliseconds)
     }

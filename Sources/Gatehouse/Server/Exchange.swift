@@ -14,6 +14,7 @@ final class Exchange {
     var route: String?
     var status = 0
     var denial: Denial?
+    var identity: Identity?
     var keepAlive: Bool
     var hasRequestBody = false
 
@@ -78,8 +79,8 @@ final class Exchange {
             path: path,
             route: route,
             status: status,
-            subject: nil,
-            keyID: nil,
+            subject: identity?.subject ?? denial?.identity?.subject,
+            keyID: identity?.keyID ?? denial?.identity?.keyID ?? denial?.authentication?.keyID,
             durationMilliseconds: Double((now - startedAt).nanoseconds) / 1_000_000,
             upstreamMilliseconds: upstreamMilliseconds,
             bytesIn: bytesIn,

@@ -12,23 +12,117 @@ public final class GatewayServer: Sendable {
     private let accessLog: AccessLog
     private let logger: Logger
     private let channels: BoundChannels
+    /// Shared by every runtime: it follows the key store, not the config.
+    private let apiKeys: APIKeyVerifier
+    private let keyStoreWatcher: KeyStoreWatcher
+    private let refresher: NIOLockedValueBox<JWKSRefresher>
 
     /// Where the listeners actually bound (port 0 in the config picks a free port).
     public var publicPort: Int { channels.value.publicChannel?.localAddress?.port ?? 0 }
     public var adminPort: Int? { channels.value.adminChannel?.localAddress?.port }
 
+    /// Opens the key store and loads every key. Throws `ConfigErrors` for a key file or
+    /// store that cannot be used (a user error), other errors for the machine's own faults.
     public init(config: GatewayConfig, logger: Logger = Logger(label: "gatehouse")) throws {
+        let apiKeys = APIKeyVerifier(prefix: config.apiKeys.prefix)
+        do {
+            self.keyStoreWatcher = try KeyStoreWatcher(storePath: config.apiKeys.store, verifier: apiKeys) { message in
+                logger.error("key store problem; the last loaded keys stay in use", metadata: ["error": "\(message)"])
+            }
+        } catch {
+            throw ConfigErrors(issues: [
+                ConfigIssue(
+                    severity: .error,
+                    keyPath: "api_keys.store",
+                    line: nil,
+                    message: "cannot open the key store \(config.apiKeys.store): \(error)",
+                    sourcePath: config.sourcePath
+                )
+            ])
+        }
+        self.apiKeys = apiKeys
+        let setup = try CredentialSetup.build(config, apiKeys: apiKeys)
+        for warning in setup.warnings { logger.warning("\(warning)") }
+        self.refresher = NIOLockedValueBox(Self.makeRefresher(setup.jwksSources, logger: logger))
         let loops = config.server.eventLoops > 0 ? config.server.eventLoops : System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
         self.forwarder = try Forwarder(threads: config.server.upstreamThreads)
         self.accessLog = try AccessLog(config.logs.access)
-        self.runtimes = RuntimeStore(Runtime(config: config))
+        self.runtimes = RuntimeStore(Runtime(config: config, authenticator: setup.authenticator))
         self.logger = logger
         self.channels = BoundChannels()
     }
 
+    private static func makeRefresher(
+        _ sources: [(issuer: String, url: String, refresh: Duration, keys: IssuerKeys)],
+        logger: Logger
+    ) -> JWKSRefresher {
+        let refresher = JWKSRefresher(
+            sources: sources.map { source in
+                JWKSRefresher.Source(issuer: source.issuer, url: source.url, refresh: source.refresh) { body in
+                    do {
+                        let set = try KeyLoading.parseJWKS(body, source: source.url)
+                        guard !set.keys.isEmpty else { return .failure(JWKSInstallError("no usable signing key")) }
+                        source.keys.replaceJWKS(set.keys)
+                        return .success(set.keys.count)
+                    } catch {
+                        return .failure(JWKSInstallError("\(error)"))
+                    }
+                }
+            },
+            logger: logger
+        )
+        for source in sources {
+            let issuer = source.issuer
+            source.keys.setUnknownKidHandler { [weak refresher] in refresher?.unknownKeySeen(issuer: issuer) }
+        }
+        return refresher
+    }
+
+    /// Applies a new config without a restart (SIGHUP): a new runtime is built beside the
+    /// old one and swapped in whole; in-flight requests finish on the old one. Throws, and
+    /// changes nothing, when the new config's keys cannot be loaded.
+    public func reload(_ config: GatewayConfig) throws(ConfigErrors) -> [ConfigIssue] {
+        let old = runtimes.runtime
+        let setup = try CredentialSetup.build(config, apiKeys: apiKeys)
+        // Keep fetched JWKS keys for issuers whose URL did not change, so a reload never
+        // makes the gateway unready while it refetches.
+        if let oldAuthenticator = old.authenticator {
+            for source in setup.jwksSources {
+                guard old.config.issuers.contains(where: { $0.issuer == source.issuer && $0.jwksURL == source.url }),
+                    let previous = oldAuthenticator.issuerKeys.first(where: { $0.issuer == source.issuer })?.keys,
+                    previous.hasLoadedKeys
+                else { continue }
+                source.keys.replaceJWKS(Array(previous.allKeys.dropFirst(previous.staticKeys.count)))
+            }
+        }
+        let newRefresher = Self.makeRefresher(setup.jwksSources, logger: logger)
+        runtimes.replace(with: Runtime(config: config, authenticator: setup.authenticator))
+        let oldRefresher = refresher.withLockedValue { current in
+            defer { current = newRefresher }
+            return current
+        }
+        oldRefresher.stop()
+        newRefresher.start()
+        var warnings = setup.warnings
+        if config.apiKeys.store != old.config.apiKeys.store || config.apiKeys.prefix != old.config.apiKeys.prefix {
+            warnings.append(
+                ConfigIssue(
+                    severity: .warning,
+                    keyPath: "api_keys",
+                    line: nil,
+                    message: "a changed key store or prefix takes effect only after a restart",
+                    sourcePath: config.sourcePath
+                )
+            )
+        }
+        return warnings
+    }
+
     /// Binds both listeners. Throws (with the address in the message) when a port is taken.
     public func start() async throws {
+        keyStoreWatcher.start()
+        refresher.withLockedValue { $0 }.start()
         let config = runtimes.runtime.config
         let services = GatewayServices(runtimes: runtimes, forwarder: forwarder, accessLog: accessLog)
         let limits = {
@@ -53,8 +147,14 @@ public final class GatewayServer: Sendable {
             "gatehouse listening", metadata: ["address": "\(config.server.listen)", "routes": "\(config.routes.count)"])
 
         if let adminAddress = config.admin.listen {
-            let readiness = Readiness { [runtimes] in
-                [("config", !runtimes.runtime.config.routes.isEmpty)]
+            let readiness = Readiness { [runtimes, keyStoreWatcher] in
+                let runtime = runtimes.runtime
+                var checks: [(name: String, ready: Bool)] = [("config", !runtime.config.routes.isEmpty)]
+                checks.append(("key_store", keyStoreWatcher.failures == 0))
+                for issuer in runtime.authenticator?.issuersWithoutKeys ?? [] {
+                    checks.append(("jwks:\(issuer)", false))
+                }
+                return checks
             }
             let adminChannel = try await bind(adminAddress, what: "admin.listen") { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -97,6 +197,8 @@ public final class GatewayServer: Sendable {
         try? await publicChannel?.close()
         try? await adminChannel?.close()
         forwarder.shutdown()
+        refresher.withLockedValue { $0 }.stop()
+        keyStoreWatcher.stop()
         accessLog.close()
         try? await group.shutdownGracefully()
     }

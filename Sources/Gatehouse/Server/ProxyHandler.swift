@@ -134,9 +134,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         switch gate.decide(request, facts: facts) {
         case .deny(let denial):
             refuse(exchange, denial, context: context)
+        case .keysUnavailable(let route, let path, _):
+            exchange.route = route
+            exchange.path = path
+            answerUnavailable(
+                exchange, ErrorResponse(status: 503, error: "keys_unavailable", reason: "keys_unavailable"),
+                context: context)
         case .forward(let plan):
             exchange.path = plan.path
             exchange.route = plan.route.name
+            exchange.identity = plan.identity
             exchange.hasRequestBody = plan.upstream.body != .none
             state = .proxying(exchange)
             exchange.upstreamStarted = NIODeadline.now()
@@ -302,6 +309,20 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         } else {
             exchange.keepAlive = false
             endResponseEarly(exchange, with: response, context: context)
+        }
+    }
+
+    /// A 503 the gateway answers itself before any upstream was involved.
+    private func answerUnavailable(_ exchange: Exchange, _ response: ErrorResponse, context: ChannelHandlerContext) {
+        exchange.status = response.status
+        let bodyPending = Self.bodyFraming(exchange.head.headers).mayHaveBytes
+        if bodyPending {
+            exchange.keepAlive = false
+            endResponseEarly(exchange, with: response, context: context)
+        } else {
+            exchange.responseEnded = true
+            state = .draining(exchange)
+            writeError(response, for: exchange, context: context, endPromise: nil)
         }
     }
 

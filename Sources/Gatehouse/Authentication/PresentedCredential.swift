@@ -1,0 +1,63 @@
+/// What a request presented, found per SPEC §3's lookup order.
+public enum PresentedCredential: Sendable, Equatable {
+    case none
+    case jwt(String)
+    case apiKey(String)
+    /// Two different credentials: refused 400 `ambiguous_credentials`.
+    case ambiguous
+    /// `Authorization: Bearer` with nothing after it: a credential that cannot verify.
+    case emptyBearer
+
+    /// `Authorization: Bearer <x>` first (an API key if `x` carries the key prefix, else a
+    /// JWT), then the configured API-key header. Other `Authorization` schemes (Basic…)
+    /// are not credentials Gatehouse verifies and are ignored here.
+    public static func find(
+        in headers: [(name: String, value: String)],
+        apiKeyHeader: String,
+        apiKeyPrefix: String
+    ) -> PresentedCredential {
+        let keyHeaderLength = apiKeyHeader.utf8.count
+        let lowerKeyHeader = apiKeyHeader.lowercased()
+        var found: PresentedCredential = .none
+        for (name, value) in headers {
+            let candidate: PresentedCredential
+            let nameLength = name.utf8.count
+            if nameLength == 13 && name.lowercased() == "authorization" {
+                guard let token = bearerToken(value) else { continue }
+                if token.isEmpty {
+                    candidate = .emptyBearer
+                } else if token.hasPrefix(apiKeyPrefix + "_") {
+                    candidate = .apiKey(token)
+                } else {
+                    candidate = .jwt(token)
+                }
+            } else if nameLength == keyHeaderLength && name.lowercased() == lowerKeyHeader {
+                let key = String(value.trimmingASCIIWhitespace())
+                candidate = key.isEmpty ? .emptyBearer : .apiKey(key)
+            } else {
+                continue
+            }
+            switch (found, candidate) {
+            case (.none, _):
+                found = candidate
+            case (let a, let b) where a == b:
+                continue  // the same key in both places is one credential
+            default:
+                return .ambiguous
+            }
+        }
+        return found
+    }
+
+    /// The token of `Bearer <token>` (scheme case-insensitive), nil for other schemes.
+    static func bearerToken(_ value: String) -> String? {
+        let trimmed = value.trimmingASCIIWhitespace()
+        guard trimmed.utf8.count >= 6 else { return nil }
+        let scheme = trimmed.prefix(6)
+        guard scheme.lowercased() == "bearer" else { return nil }
+        let rest = trimmed.dropFirst(6)
+        if rest.isEmpty { return "" }
+        guard let first = rest.first, first == " " || first == "\t" else { return nil }
+        return String(rest.trimmingASCIIWhitespace())
+    }
+}
