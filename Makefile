@@ -39,6 +39,17 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# Release build, micro benchmarks, then (when ../shared/bench exists) the side-by-side
+# comparison with nginx and HAProxy. Every figure comes with a same-run reference.
+bench: deps
+	$(SWIFT) build -c release --scratch-path .build-release --product gatehouse
+	$(SWIFT) build -c release --scratch-path .build-release --product gatehouse-bench
+	.build-release/release/gatehouse-bench 1
+	python3 bench/sse_load.py --streams 1000 --duration 10
+	@if [ -x ../shared/bench/run.sh ]; then \
+		../shared/bench/run.sh --alg RS256,ES256 --candidate "$$PWD/bench/candidate-auth.sh" --candidate-name gatehouse; \
+	else echo "../shared/bench/run.sh not found: skipping the nginx/HAProxy comparison"; fi
+
 lint:
 	$(SWIFT) format lint --strict --recursive --configuration .swift-format Package.swift Sources Tests
 

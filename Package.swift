@@ -5,7 +5,8 @@ let package = Package(
     name: "gatehouse",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "gatehouse", targets: ["GatehouseCLI"])
+        .executable(name: "gatehouse", targets: ["GatehouseCLI"]),
+        .executable(name: "gatehouse-bench", targets: ["GatehouseBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -51,6 +52,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Micro benchmarks (`make bench`): each figure is printed beside a reference
+        // measured in the same run, because absolute numbers drift on shared machines.
+        .executableTarget(
+            name: "GatehouseBench",
+            dependencies: [
+                "Gatehouse",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         .testTarget(

@@ -12,6 +12,7 @@ public final class GatewayServer: Sendable {
     private let accessLog: AccessLog
     private let logger: Logger
     private let channels: BoundChannels
+    private let services: GatewayServices
     /// Shared by every runtime: it follows the key store, not the config.
     private let apiKeys: APIKeyVerifier
     private let keyStoreWatcher: KeyStoreWatcher
@@ -51,6 +52,7 @@ public final class GatewayServer: Sendable {
         self.runtimes = RuntimeStore(Runtime(config: config, authenticator: setup.authenticator))
         self.logger = logger
         self.channels = BoundChannels()
+        self.services = GatewayServices(runtimes: runtimes, forwarder: forwarder, accessLog: accessLog)
     }
 
     private static func makeRefresher(
@@ -124,7 +126,7 @@ public final class GatewayServer: Sendable {
         keyStoreWatcher.start()
         refresher.withLockedValue { $0 }.start()
         let config = runtimes.runtime.config
-        let services = GatewayServices(runtimes: runtimes, forwarder: forwarder, accessLog: accessLog)
+        let services = self.services
         let limits = {
             var limits = NIOHTTPDecoderLimitConfiguration()
             // The decoder refuses (413) heads past this before buffering more.
@@ -191,12 +193,31 @@ public final class GatewayServer: Sendable {
         try await channels.value.publicChannel?.closeFuture.get()
     }
 
-    /// Stops accepting, aborts upstream transfers, flushes logs, stops threads.
+    /// Requests currently between their head and their log line.
+    public var requestsInFlight: Int { services.inFlight.load(ordering: .relaxed) }
+
+    /// Graceful stop (SIGTERM/SIGINT): the listeners close at once; every connection is
+    /// told to finish its current request and close (idle ones close now); requests in
+    /// flight — open streams included — get up to `shutdown_grace`; whatever is left is
+    /// then aborted; logs are flushed and the threads stopped.
     public func shutdown() async {
         let (publicChannel, adminChannel) = channels.value.pair
         try? await publicChannel?.close()
         try? await adminChannel?.close()
+        let open = services.connections.withLockedValue { Array($0.values) }
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        let grace = runtimes.runtime.config.server.shutdownGrace
+        let deadline = ContinuousClock.now + grace
+        while requestsInFlight > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if requestsInFlight > 0 {
+            logger.warning(
+                "shutdown grace elapsed; aborting requests still in flight",
+                metadata: ["requests": "\(requestsInFlight)"])
+        }
         forwarder.shutdown()
+        for channel in services.connections.withLockedValue({ Array($0.values) }) { try? await channel.close() }
         refresher.withLockedValue { $0 }.stop()
         keyStoreWatcher.stop()
         accessLog.close()

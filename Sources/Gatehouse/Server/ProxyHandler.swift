@@ -1,11 +1,18 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Shared by every connection of the public listener.
 final class GatewayServices: Sendable {
     let runtimes: RuntimeStore
     let forwarder: Forwarder
     let accessLog: AccessLog
+    /// Requests between their head and their access-log line: what a graceful shutdown
+    /// waits for.
+    let inFlight = Atomic<Int>(0)
+    /// Open client connections, so a shutdown can tell each to finish and close.
+    let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
     init(runtimes: RuntimeStore, forwarder: Forwarder, accessLog: AccessLog) {
         self.runtimes = runtimes
@@ -53,6 +60,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let channel = context.channel
+        services.connections.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
         if let address = context.channel.remoteAddress?.ipAddress { peer = IPAddress.parse(address) }
         if context.channel.isActive { armHeaderTimeout(context: context) }
     }
@@ -65,6 +74,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
 
     func channelInactive(context: ChannelHandlerContext) {
         headerTimeout?.cancel()
+        let channel = context.channel
+        services.connections.withLockedValue { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
         switch state {
         case .proxying(let exchange), .draining(let exchange):
             exchange.abandon()
@@ -110,6 +121,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         )
         let facts = gate.facts(for: request)
         let exchange = Exchange(head: head, facts: facts, runtime: runtime)
+        services.inFlight.add(1, ordering: .relaxed)
         exchange.path = Gate.rawPath(head.uri)
 
         let settings = runtime.config.server
@@ -206,6 +218,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         )
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "")
         let exchange = Exchange(head: head, facts: facts, runtime: services.runtimes.runtime)
+        services.inFlight.add(1, ordering: .relaxed)
         exchange.keepAlive = false
         exchange.requestEnded = true
         exchange.method = "-"
@@ -417,9 +430,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: endPromise)
     }
 
+    /// Called exactly once per exchange: it also ends the exchange's in-flight count.
     private func logAccess(_ exchange: Exchange) {
         guard !exchange.logged else { return }
         exchange.logged = true
+        services.inFlight.subtract(1, ordering: .relaxed)
         guard services.accessLog.isEnabled else { return }
         services.accessLog.record(exchange.accessLogEntry(now: NIODeadline.now()))
     }

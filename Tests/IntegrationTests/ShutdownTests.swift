@@ -1,0 +1,71 @@
+import Foundation
+import Gatehouse
+import Testing
+
+/// SIGTERM on the real binary: stop accepting at once, let in-flight requests finish
+/// within `shutdown_grace`, cut what is left, exit 0.
+@Suite("Shutdown") struct ShutdownTests {
+    private func startGateway(upstream: TestUpstream, grace: String) async throws -> (GatehouseProcess.Running, Int) {
+        let port = try await GatewayFixture.closedPort()
+        let path = try GatehouseProcess.writeConfig(
+            """
+            [server]
+            listen = "127.0.0.1:\(port)"
+            shutdown_grace = "\(grace)"
+            [admin]
+            listen = "off"
+            [logs]
+            access = "off"
+            denials = "off"
+            [[routes]]
+            name = "r"
+            path = "/"
+            upstream = "http://127.0.0.1:\(upstream.port)/"
+            auth = "none"
+            """
+        )
+        let running = try GatehouseProcess.start(["serve", "--config", path])
+        let up = await eventually(timeout: .seconds(10)) {
+            (try? await CurlClient.request(url: "http://127.0.0.1:\(port)/x", timeout: .seconds(2)))?.status == 200
+        }
+        #expect(up, "gateway did not come up: \(running.stderrSoFar())")
+        return (running, port)
+    }
+
+    @Test("an open SSE stream finishes within the grace period; new connections are refused")
+    func streamFinishesDuringGrace() async throws {
+        try await TestUpstream.with { upstream in
+            let (running, port) = try await startGateway(upstream: upstream, grace: "10s")
+            async let stream = CurlClient.request(url: "http://127.0.0.1:\(port)/sse?events=6&interval_ms=250")
+            #expect(await eventually { upstream.received().contains { $0.uri.hasPrefix("/sse") } })
+            kill(running.process.processIdentifier, SIGTERM)
+            try await Task.sleep(for: .milliseconds(200))
+            let late = try await CurlClient.request(url: "http://127.0.0.1:\(port)/x", timeout: .seconds(3))
+            #expect(late.status == 0, "a new connection was accepted after SIGTERM")
+            let finished = try await stream
+            #expect(finished.status == 200)
+            #expect(finished.succeeded)
+            #expect(finished.bodyString.components(separatedBy: "data: event").count == 7)
+            let result = try await running.stop(signal: SIGTERM, timeout: .seconds(15))
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+    }
+
+    @Test("a stream longer than the grace period is cut at the deadline; exit 0")
+    func streamCutAfterGrace() async throws {
+        try await TestUpstream.with { upstream in
+            let (running, port) = try await startGateway(upstream: upstream, grace: "500ms")
+            async let stream = CurlClient.request(
+                url: "http://127.0.0.1:\(port)/sse-forever?interval_ms=100", timeout: .seconds(20))
+            #expect(await eventually { upstream.openStreams() == 1 })
+            let stoppedAt = ContinuousClock.now
+            kill(running.process.processIdentifier, SIGTERM)
+            let cut = try await stream
+            #expect(!cut.succeeded)
+            #expect(ContinuousClock.now - stoppedAt < .seconds(5))
+            let result = try await running.stop(signal: SIGTERM, timeout: .seconds(15))
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(await eventually { upstream.openStreams() == 0 })
+        }
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Gatehouse as a `../shared/bench/run.sh --candidate`, verifying every JWT like the HAProxy
+# anchor (RS256/ES256 keys with kids, HS256 secret, issuer and audience from BENCH_*).
+# Uses only the BENCH_* variables the harness exports.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${GATEHOUSE_BIN:-$here/../.build-release/release/gatehouse}
+work=${BENCH_WORKDIR:-$(mktemp -d)}
+conf=$work/gatehouse-auth.conf
+cat >"$conf" <<CONF
+[server]
+listen = "${BENCH_HOST:-127.0.0.1}:${BENCH_PORT:?}"
+event_loops = ${BENCH_THREADS:-1}
+upstream_threads = 1
+[admin]
+listen = "off"
+[logs]
+access = "off"
+denials = "off"
+[[issuers]]
+issuer = "${BENCH_ISSUER:?}"
+audiences = ["${BENCH_AUDIENCE:?}"]
+algorithms = ["RS256", "ES256", "HS256"]
+keys = [{ path = "${BENCH_RSA_PUB:?}", kid = "${BENCH_RSA_KID:?}" }, { path = "${BENCH_EC_PUB:?}", kid = "${BENCH_EC_KID:?}" }]
+hs256_secret_file = "${BENCH_HS_SECRET:?}"
+leeway = "0s"
+[api_keys]
+store = "$work/gatehouse-keys.db"
+[[routes]]
+name = "all"
+path = "/"
+upstream = "${BENCH_UPSTREAM:?}"
+CONF
+exec "$bin" serve --config "$conf"
