@@ -34,6 +34,7 @@ enum GatewayRunner {
     static func runUntilStopped(_ server: GatewayServer, configPath: String, logger: Logger) async {
         for await signal in SignalWaiter.signals([SIGTERM, SIGINT, SIGHUP]) {
             if signal == SIGHUP {
+                server.reopenLogs()
                 reload(server: server, configPath: configPath, logger: logger)
                 continue
             }

@@ -13,6 +13,13 @@ public struct Denial: Sendable, Equatable {
     public var authentication: AuthenticationFailure?
     /// Who was refused, when they authenticated before being refused.
     public var identity: Identity?
+    /// `token_sha256` of the denial log when a JWT was presented (never the token).
+    public var tokenFingerprint: String?
+    /// Authorization refusals: what the route needed and what the caller had.
+    public var requiredScopes: [String]?
+    public var grantedScopes: [String]?
+    /// Rate-limit refusals: the policy that refused.
+    public var policy: String?
 
     public init(
         reason: DenialReason,

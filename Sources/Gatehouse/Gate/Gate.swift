@@ -156,7 +156,9 @@ public struct Gate: Sendable {
             if failure.keysUnavailable {
                 return .refused(.keysUnavailable(route: route.name, path: path, detail: failure.detail))
             }
-            return .refused(.deny(Self.unauthorized(failure, route: route, path: path)))
+            var denial = Self.unauthorized(failure, route: route, path: path)
+            if case .jwt(let token) = credential { denial.tokenFingerprint = DenialRecord.fingerprint(token) }
+            return .refused(.deny(denial))
         case .success(let identity):
             guard RequestHeaderRewriter.identityIsSafe(identity) else {
                 let failure = AuthenticationFailure(
@@ -167,7 +169,9 @@ public struct Gate: Sendable {
                     jti: identity.jti,
                     keyID: identity.keyID
                 )
-                return .refused(.deny(Self.unauthorized(failure, route: route, path: path)))
+                var denial = Self.unauthorized(failure, route: route, path: path)
+                if case .jwt(let token) = credential { denial.tokenFingerprint = DenialRecord.fingerprint(token) }
+                return .refused(.deny(denial))
             }
             return .authenticated(identity)
         }

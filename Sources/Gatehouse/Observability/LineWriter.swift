@@ -13,6 +13,18 @@ public final class LineWriter: @unchecked Sendable {
         case file(String)
     }
 
+    /// Size-based rotation of a file destination: `name` → `name.1` → … → `name.keep`.
+    public struct Rotation: Sendable, Equatable {
+        public var maxBytes: Int64
+        /// Rotated files kept; 0 keeps none (the file is started afresh).
+        public var keep: Int
+
+        public init(maxBytes: Int64, keep: Int) {
+            self.maxBytes = maxBytes
+            self.keep = keep
+        }
+    }
+
     static let flushInterval: TimeInterval = 0.2
     static let hardLimit = 8 * 1024 * 1024
 
@@ -22,10 +34,17 @@ public final class LineWriter: @unchecked Sendable {
     private var writerDone = false
     private var fd: Int32
     private let destination: Destination
+    private let rotation: Rotation?
+    /// Size of the current file (writer thread only, plus `reopen` under the lock).
+    private var fileBytes: Int64 = 0
 
-    public init(_ destination: Destination) throws {
+    public init(_ destination: Destination, rotation: Rotation? = nil) throws {
         self.destination = destination
+        self.rotation = rotation
         self.fd = try Self.open(destination)
+        if case .file(let path) = destination {
+            fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
+        }
         buffer.reserveCapacity(64 * 1024)
         let thread = Thread { [self] in self.runWriter() }
         thread.name = "gatehouse-log-writer"
@@ -48,6 +67,9 @@ public final class LineWriter: @unchecked Sendable {
         condition.lock()
         let old = fd
         fd = newFD
+        if case .file(let path) = destination {
+            fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
+        }
         condition.unlock()
         Glibc.close(old)
     }
@@ -70,6 +92,10 @@ public final class LineWriter: @unchecked Sendable {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Self.flushInterval))
             }
             swap(&chunk, &buffer)
+            if let rotation, !chunk.isEmpty, fileBytes > 0, fileBytes + Int64(chunk.count) > rotation.maxBytes {
+                rotate(rotation)  // chunks hold whole lines, so files split between lines
+            }
+            fileBytes += Int64(chunk.count)
             let target = fd
             let finishing = closed
             condition.broadcast()  // wake producers waiting on a full buffer
@@ -83,6 +109,26 @@ public final class LineWriter: @unchecked Sendable {
         writerDone = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Moves `name` to `name.1` (and each `name.i` to `name.i+1`, dropping the oldest),
+    /// then starts a new `name`. Called with the lock held, on the writer thread.
+    private func rotate(_ rotation: Rotation) {
+        guard case .file(let path) = destination else { return }
+        Glibc.close(fd)
+        if rotation.keep > 0 {
+            unlink("\(path).\(rotation.keep)")
+            if rotation.keep > 1 {
+                for index in stride(from: rotation.keep - 1, through: 1, by: -1) {
+                    rename("\(path).\(index)", "\(path).\(index + 1)")
+                }
+            }
+            rename(path, "\(path).1")
+        } else {
+            unlink(path)
+        }
+        fd = (try? Self.open(destination)) ?? Glibc.open("/dev/null", O_WRONLY)
+        fileBytes = 0
     }
 
     private static func writeAll(_ bytes: [UInt8], to fd: Int32) {

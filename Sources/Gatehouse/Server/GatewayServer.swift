@@ -10,6 +10,7 @@ public final class GatewayServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let forwarder: Forwarder
     private let accessLog: AccessLog
+    private let denialLog: DenialLog
     private let logger: Logger
     private let channels: BoundChannels
     private let services: GatewayServices
@@ -49,10 +50,20 @@ public final class GatewayServer: Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
         self.forwarder = try Forwarder(threads: config.server.upstreamThreads)
         self.accessLog = try AccessLog(config.logs.access)
+        self.denialLog = try DenialLog(
+            path: config.logs.denials,
+            maxBytes: config.logs.denialsMaxBytes,
+            keep: config.logs.denialsKeep
+        )
         self.runtimes = RuntimeStore(Runtime(config: config, authenticator: setup.authenticator))
         self.logger = logger
         self.channels = BoundChannels()
-        self.services = GatewayServices(runtimes: runtimes, forwarder: forwarder, accessLog: accessLog)
+        self.services = GatewayServices(
+            runtimes: runtimes,
+            forwarder: forwarder,
+            accessLog: accessLog,
+            denialLog: denialLog
+        )
     }
 
     private static func makeRefresher(
@@ -193,6 +204,16 @@ public final class GatewayServer: Sendable {
         try await channels.value.publicChannel?.closeFuture.get()
     }
 
+    /// Reopens the log files (after logrotate moved them; SIGHUP).
+    public func reopenLogs() {
+        do {
+            try accessLog.reopen()
+            try denialLog.reopen()
+        } catch {
+            logger.error("cannot reopen a log file", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Requests currently between their head and their log line.
     public var requestsInFlight: Int { services.inFlight.load(ordering: .relaxed) }
 
@@ -221,6 +242,7 @@ public final class GatewayServer: Sendable {
         refresher.withLockedValue { $0 }.stop()
         keyStoreWatcher.stop()
         accessLog.close()
+        denialLog.close()
         try? await group.shutdownGracefully()
     }
 }

@@ -8,16 +8,18 @@ final class GatewayServices: Sendable {
     let runtimes: RuntimeStore
     let forwarder: Forwarder
     let accessLog: AccessLog
+    let denialLog: DenialLog
     /// Requests between their head and their access-log line: what a graceful shutdown
     /// waits for.
     let inFlight = Atomic<Int>(0)
     /// Open client connections, so a shutdown can tell each to finish and close.
     let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
-    init(runtimes: RuntimeStore, forwarder: Forwarder, accessLog: AccessLog) {
+    init(runtimes: RuntimeStore, forwarder: Forwarder, accessLog: AccessLog, denialLog: DenialLog) {
         self.runtimes = runtimes
         self.forwarder = forwarder
         self.accessLog = accessLog
+        self.denialLog = denialLog
     }
 }
 
@@ -225,6 +227,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         let denial = Denial(reason: reason, path: "", detail: "unparseable request: \(parserError)")
         exchange.status = denial.reason.status
         exchange.responseEnded = true
+        recordDenial(denial, for: exchange)
         logAccess(exchange)
         state = .draining(exchange)
         let written = context.eventLoop.makePromise(of: Void.self)
@@ -346,6 +349,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     // below settles `state` (and logs) first and writes the end last.
 
     private func refuse(_ exchange: Exchange, _ denial: Denial, context: ChannelHandlerContext) {
+        recordDenial(denial, for: exchange)
         exchange.status = denial.reason.status
         exchange.route = denial.route ?? exchange.route
         exchange.path = denial.path
@@ -428,6 +432,29 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if exchange.head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: endPromise)
+    }
+
+    /// Every 4xx Gatehouse produces gets one denial line, written before the response.
+    private func recordDenial(_ denial: Denial, for exchange: Exchange) {
+        guard services.denialLog.isEnabled else { return }
+        services.denialLog.record(
+            DenialRecord(
+                requestID: exchange.facts.requestID,
+                clientIP: exchange.facts.client.ip,
+                method: exchange.method,
+                path: denial.path,
+                route: denial.route ?? exchange.route,
+                status: denial.reason.status,
+                reason: denial.logReason,
+                identity: denial.identity,
+                authentication: denial.authentication,
+                tokenFingerprint: denial.tokenFingerprint,
+                requiredScopes: denial.requiredScopes,
+                grantedScopes: denial.grantedScopes,
+                policy: denial.policy,
+                detail: denial.detail
+            )
+        )
     }
 
     /// Called exactly once per exchange: it also ends the exchange's in-flight count.
