@@ -59,8 +59,10 @@ enum GatewayRunner {
             }
             let warnings = try server.reload(result.config)
             for warning in result.warnings + warnings { logger.warning("\(warning)") }
+            server.metrics.configReloaded(success: true)
             logger.info("config reloaded", metadata: ["routes": "\(result.config.routes.count)"])
         } catch {
+            server.metrics.configReloaded(success: false)
             logger.error(
                 "config reload refused; the previous config keeps serving",
                 metadata: ["errors": "\(error.issues.map(\.description).joined(separator: "; "))"]

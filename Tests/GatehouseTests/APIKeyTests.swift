@@ -215,7 +215,7 @@ private let base62Characters = Set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh
                 throw Boom()
             }
         }
-        try database.transaction { try database.run("INSERT INTO t VALUES (2)") }
+        _ = try database.transaction { try database.run("INSERT INTO t VALUES (2)") }
         #expect(try database.query("SELECT v FROM t") { $0.int64(0) } == [2])
     }
 

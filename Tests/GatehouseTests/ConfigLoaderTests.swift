@@ -351,8 +351,6 @@ private func error(
     }
 
     @Test(arguments: [
-        ("[roles]\nviewer = [\"a\"]", "roles", "[roles] is not supported yet", "authorization"),
-        ("[rate_limits]\nby = \"subject\"", "rate_limits", "[rate_limits] is not supported yet", "rate limiting"),
         ("[server]\ntls_cert = \"a.crt\"", "server.tls_cert", "`tls_cert` is not supported yet", "TLS"),
         ("[server]\ntls_key = \"a.key\"", "server.tls_key", "`tls_key` is not supported yet", "TLS"),
     ])
@@ -364,10 +362,6 @@ private func error(
     }
 
     @Test(arguments: [
-        ("scopes = [\"mcp:read\"]", "scopes", "authorization"),
-        ("roles = [\"admin\"]", "roles", "authorization"),
-        ("method_scopes = { DELETE = [\"mcp:write\"] }", "method_scopes", "authorization"),
-        ("rate_limit = \"viewer\"", "rate_limit", "rate limiting"),
         ("mcp = true", "mcp", "MCP"),
         ("resource = \"https://x/mcp\"", "resource", "MCP"),
         ("tools = { delete_repo = [\"mcp:write\"] }", "tools", "MCP"),

@@ -41,7 +41,7 @@ import Testing
         #expect(result.stdout.isEmpty)
         for expected in [
             "server.listen", "server.max_body_bytes", "logz", "did you mean", "routes[0].upstream",
-            "routes[0].scopes", "not supported yet", "routes[1].name", "routes[1].upstrem",
+            "routes[0].scopes", "auth = \"none\"", "routes[1].name", "routes[1].upstrem",
         ] {
             #expect(result.stderr.contains(expected), "missing \(expected) in:\n\(result.stderr)")
         }
@@ -108,14 +108,14 @@ import Testing
 
             // A broken config is refused; the old one keeps serving.
             try "[[routes]]\nname = 1\n".write(toFile: path, atomically: true, encoding: .utf8)
-            kill(running.process.processIdentifier, SIGHUP)
+            kill(running.pid, SIGHUP)
             #expect(await eventually { running.stderrSoFar().contains("reload refused") })
             let stillOne = try await CurlClient.request(url: "http://127.0.0.1:\(port)/one/x")
             #expect(stillOne.status == 200)
 
             // A good one is applied without a restart.
             try config(route: "/two").write(toFile: path, atomically: true, encoding: .utf8)
-            kill(running.process.processIdentifier, SIGHUP)
+            kill(running.pid, SIGHUP)
             let switched = await eventually {
                 (try? await CurlClient.request(url: "http://127.0.0.1:\(port)/two/x"))?.status == 200
             }

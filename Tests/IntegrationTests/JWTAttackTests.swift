@@ -114,6 +114,11 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
         return claims
     }
 
+    /// Valid claims of issuer A with `changes` applied.
+    static func claims(_ changes: [String: Any?]) -> [String: Any] {
+        claims(issuerA, changes)
+    }
+
     static func header(_ alg: String, kid: String?, _ extra: [String: Any] = [:]) -> [String: Any] {
         var header: [String: Any] = ["alg": alg, "typ": "JWT"]
         if let kid { header["kid"] = kid }
@@ -150,27 +155,29 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
 
     // MARK: Cases
 
-    static let algNone: [TokenCase] = ["none", "None", "NONE", "nOnE"].flatMap { spelling in
-        [
-            TokenCase("alg \(spelling), empty signature segment", ["unsupported_algorithm"]) {
-                TokenMinter.mint(header: header(spelling, kid: nil), claims: claims(), key: .unsigned)
-            },
-            TokenCase("alg \(spelling), with a signature segment", ["unsupported_algorithm"]) {
-                TokenMinter.mint(header: header(spelling, kid: nil), claims: claims(), key: .fixed(Array(0..<32)))
-            },
-            TokenCase("alg \(spelling), kid of the RSA key, RSA signature", ["unsupported_algorithm"]) {
-                TokenMinter.mint(header: header(spelling, kid: "rsa-a"), claims: claims(), key: .rsa(TestKeys.rsa))
-            },
-            TokenCase("alg \(spelling), issuer B (has an HMAC secret), empty signature", ["unsupported_algorithm"]) {
-                TokenMinter.mint(header: header(spelling, kid: nil), claims: claims(issuerB), key: .unsigned)
-            },
+    static let algNone: [TokenCase] =
+        ["none", "None", "NONE", "nOnE"].flatMap { spelling in
+            [
+                TokenCase("alg \(spelling), empty signature segment", ["unsupported_algorithm"]) {
+                    TokenMinter.mint(header: header(spelling, kid: nil), claims: claims(), key: .unsigned)
+                },
+                TokenCase("alg \(spelling), with a signature segment", ["unsupported_algorithm"]) {
+                    TokenMinter.mint(header: header(spelling, kid: nil), claims: claims(), key: .fixed(Array(0..<32)))
+                },
+                TokenCase("alg \(spelling), kid of the RSA key, RSA signature", ["unsupported_algorithm"]) {
+                    TokenMinter.mint(header: header(spelling, kid: "rsa-a"), claims: claims(), key: .rsa(TestKeys.rsa))
+                },
+                TokenCase("alg \(spelling), issuer B (has an HMAC secret), empty signature", ["unsupported_algorithm"])
+                {
+                    TokenMinter.mint(header: header(spelling, kid: nil), claims: claims(issuerB), key: .unsigned)
+                },
+            ]
+        } + [
+            TokenCase("alg none, no signature segment at all", ["malformed_token", "unsupported_algorithm"]) {
+                let token = TokenMinter.mint(header: header("none", kid: nil), claims: claims(), key: .unsigned)
+                return String(token.dropLast())
+            }
         ]
-    } + [
-        TokenCase("alg none, no signature segment at all", ["malformed_token", "unsupported_algorithm"]) {
-            let token = TokenMinter.mint(header: header("none", kid: nil), claims: claims(), key: .unsigned)
-            return String(token.dropLast())
-        }
-    ]
 
     static let keyConfusion: [TokenCase] = {
         let pem = TestKeys.rsaPublicPEM
@@ -185,13 +192,18 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
         var cases: [TokenCase] = []
         for (label, secret) in secrets {
             cases.append(
-                TokenCase("HS256 keyed with the RSA public key's \(label), RS256-only issuer", ["unsupported_algorithm"]) {
+                TokenCase(
+                    "HS256 keyed with the RSA public key's \(label), RS256-only issuer", ["unsupported_algorithm"]
+                ) {
                     TokenMinter.mint(header: header("HS256", kid: nil), claims: claims(), key: .hmac(secret))
                 })
             cases.append(
-                TokenCase("HS256 keyed with the RSA \(label), kid of the RSA key, RS256-only issuer", [
-                    "unsupported_algorithm"
-                ]) {
+                TokenCase(
+                    "HS256 keyed with the RSA \(label), kid of the RSA key, RS256-only issuer",
+                    [
+                        "unsupported_algorithm"
+                    ]
+                ) {
                     TokenMinter.mint(header: header("HS256", kid: "rsa-a"), claims: claims(), key: .hmac(secret))
                 })
             cases.append(
@@ -205,13 +217,14 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
                     header: header("HS256", kid: nil), claims: claims(issuerB), key: .hmac(secretB + [0x0A]))
             },
             TokenCase("HS256 keyed with the secret including its trailing \\r\\n", ["invalid_signature"]) {
-                let claims = claims(issuerS, ["aud": "authenticated"])
+                let payload = claims(issuerS, ["aud": "authenticated"])
                 return TokenMinter.mint(
-                    header: header("HS256", kid: nil), claims: claims, key: .hmac(secretS + [0x0D, 0x0A]))
+                    header: header("HS256", kid: nil), claims: payload, key: .hmac(secretS + [0x0D, 0x0A]))
             },
             TokenCase("HS256 keyed with the secret plus a trailing \\r", ["invalid_signature"]) {
-                let claims = claims(issuerS, ["aud": "authenticated"])
-                return TokenMinter.mint(header: header("HS256", kid: nil), claims: claims, key: .hmac(secretS + [0x0D]))
+                let payload = claims(issuerS, ["aud": "authenticated"])
+                return TokenMinter.mint(
+                    header: header("HS256", kid: nil), claims: payload, key: .hmac(secretS + [0x0D]))
             },
             TokenCase("HS256 with issuer B's secret but issuer A's iss", ["unsupported_algorithm"]) {
                 TokenMinter.mint(header: header("HS256", kid: nil), claims: claims(), key: .hmac(secretB))
@@ -224,9 +237,12 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
     }()
 
     static let algorithmRules: [TokenCase] = [
-        TokenCase("ES256 validly signed by the issuer's EC key (kid ec-a), RS256-only issuer", [
-            "unsupported_algorithm"
-        ]) {
+        TokenCase(
+            "ES256 validly signed by the issuer's EC key (kid ec-a), RS256-only issuer",
+            [
+                "unsupported_algorithm"
+            ]
+        ) {
             TokenMinter.mint(header: header("ES256", kid: "ec-a"), claims: claims(), key: .p256(TestKeys.ec))
         },
         TokenCase("ES256 validly signed by the issuer's EC key, no kid, RS256-only issuer", ["unsupported_algorithm"]) {
@@ -271,53 +287,53 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
         },
     ]
 
-    static let embeddedKeys: [TokenCase] = {
-        let attacker = TokenKey.rsa(TestKeys.attackerRSA)
-        let attackerJWK = TestKeys.jwk(rsa: TestKeys.attackerRSA.publicKey, kid: nil)
-        let attackerDER = B64URL.standard(TestKeys.attackerRSA.publicKey.derRepresentation)
-        func signed(_ kid: String?, _ extra: [String: Any]) -> String {
-            TokenMinter.mint(header: header("RS256", kid: kid, extra), claims: claims(), key: attacker)
-        }
-        return [
-            TokenCase("embedded jwk (attacker key), no kid", ["invalid_signature"]) {
-                signed(nil, ["jwk": attackerJWK])
-            },
-            TokenCase("embedded jwk (attacker key) with its own kid", ["unknown_key"]) {
-                var jwk = attackerJWK
-                jwk["kid"] = "attacker"
-                return signed("attacker", ["jwk": jwk])
-            },
-            TokenCase("embedded jwk (attacker key) claiming kid rsa-a", ["invalid_signature"]) {
-                var jwk = attackerJWK
-                jwk["kid"] = "rsa-a"
-                return signed("rsa-a", ["jwk": jwk])
-            },
-            TokenCase("jku pointing at an attacker JWKS, attacker kid", ["unknown_key"]) {
-                signed("attacker", ["jku": "http://127.0.0.1:9/jwks.json"])
-            },
-            TokenCase("jku pointing at an attacker JWKS, no kid", ["invalid_signature"]) {
-                signed(nil, ["jku": "http://127.0.0.1:9/jwks.json"])
-            },
-            TokenCase("x5c carrying the attacker key, no kid", ["invalid_signature"]) {
-                signed(nil, ["x5c": [attackerDER]])
-            },
-            TokenCase("x5c carrying the attacker key, kid rsa-a", ["invalid_signature"]) {
-                signed("rsa-a", ["x5c": [attackerDER]])
-            },
-            TokenCase("x5u pointing at an attacker certificate", ["invalid_signature"]) {
-                signed(nil, ["x5u": "http://127.0.0.1:9/cert.pem"])
-            },
-            TokenCase("embedded EC jwk (attacker key), ES256 issuer C", ["invalid_signature"]) {
-                let jwk = TestKeys.jwk(p256: TestKeys.attackerEC.publicKey, kid: nil)
-                return TokenMinter.mint(
-                    header: header("ES256", kid: nil, ["jwk": jwk]), claims: claims(issuerC),
-                    key: .p256(TestKeys.attackerEC))
-            },
-            TokenCase("attacker key signing an otherwise perfect token", ["invalid_signature"]) {
-                signed("rsa-a", [:])
-            },
-        ]
-    }()
+    /// The attacker's RSA public key as a JWK.
+    static func attackerJWK(kid: String?) -> [String: Any] {
+        TestKeys.jwk(rsa: TestKeys.attackerRSA.publicKey, kid: kid)
+    }
+
+    /// A valid-looking token of issuer A signed by the attacker's RSA key.
+    static func attackerSigned(kid: String?, _ extra: [String: Any]) -> String {
+        TokenMinter.mint(header: header("RS256", kid: kid, extra), claims: claims(), key: .rsa(TestKeys.attackerRSA))
+    }
+
+    static var attackerDER: String { B64URL.standard(TestKeys.attackerRSA.publicKey.derRepresentation) }
+
+    static let embeddedKeys: [TokenCase] = [
+        TokenCase("embedded jwk (attacker key), no kid", ["invalid_signature"]) {
+            attackerSigned(kid: nil, ["jwk": attackerJWK(kid: nil)])
+        },
+        TokenCase("embedded jwk (attacker key) with its own kid", ["unknown_key"]) {
+            attackerSigned(kid: "attacker", ["jwk": attackerJWK(kid: "attacker")])
+        },
+        TokenCase("embedded jwk (attacker key) claiming kid rsa-a", ["invalid_signature"]) {
+            attackerSigned(kid: "rsa-a", ["jwk": attackerJWK(kid: "rsa-a")])
+        },
+        TokenCase("jku pointing at an attacker JWKS, attacker kid", ["unknown_key"]) {
+            attackerSigned(kid: "attacker", ["jku": "http://127.0.0.1:9/jwks.json"])
+        },
+        TokenCase("jku pointing at an attacker JWKS, no kid", ["invalid_signature"]) {
+            attackerSigned(kid: nil, ["jku": "http://127.0.0.1:9/jwks.json"])
+        },
+        TokenCase("x5c carrying the attacker key, no kid", ["invalid_signature"]) {
+            attackerSigned(kid: nil, ["x5c": [attackerDER]])
+        },
+        TokenCase("x5c carrying the attacker key, kid rsa-a", ["invalid_signature"]) {
+            attackerSigned(kid: "rsa-a", ["x5c": [attackerDER]])
+        },
+        TokenCase("x5u pointing at an attacker certificate", ["invalid_signature"]) {
+            attackerSigned(kid: nil, ["x5u": "http://127.0.0.1:9/cert.pem"])
+        },
+        TokenCase("embedded EC jwk (attacker key), ES256 issuer C", ["invalid_signature"]) {
+            let jwk = TestKeys.jwk(p256: TestKeys.attackerEC.publicKey, kid: nil)
+            return TokenMinter.mint(
+                header: header("ES256", kid: nil, ["jwk": jwk]), claims: claims(issuerC),
+                key: .p256(TestKeys.attackerEC))
+        },
+        TokenCase("attacker key signing an otherwise perfect token", ["invalid_signature"]) {
+            attackerSigned(kid: "rsa-a", [:])
+        },
+    ]
 
     static let critical: [TokenCase] = [
         TokenCase("crit naming a registered claim", ["malformed_token", "unsupported_algorithm"]) {
@@ -337,7 +353,7 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
     ]
 
     static let tampering: [TokenCase] = [
-        TokenCase("header changed after signing (typ added)", ["invalid_signature"]) {
+        TokenCase("header changed after signing (cty added)", ["invalid_signature"]) {
             let parts = segments(rs256())
             let forged = B64URL.encode(TokenMinter.json(header("RS256", kid: "rsa-a", ["cty": "JWT"])))
             return [forged, parts[1], parts[2]].joined(separator: ".")
@@ -367,9 +383,9 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
             let other = segments(rs256())
             return [parts[0], parts[1], other[2]].joined(separator: ".")
         },
-        TokenCase("signature shortened by 4 characters", ["invalid_signature"]) {
+        TokenCase("signature shortened by 4 bytes (6 characters)", ["invalid_signature"]) {
             let parts = segments(rs256())
-            return [parts[0], parts[1], String(parts[2].dropLast(4))].joined(separator: ".")
+            return [parts[0], parts[1], String(parts[2].dropLast(6))].joined(separator: ".")
         },
         TokenCase("signature segment emptied", ["invalid_signature", "malformed_token"]) {
             let parts = segments(rs256())
@@ -403,13 +419,13 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
             return signedRS256(headerSegment: padded, payloadSegment: B64URL.encode(TokenMinter.json(claims())))
         },
         TokenCase("payload with = padding (signed as sent)", ["malformed_token"]) {
-            var claims = claims()
-            var encoded = B64URL.encode(TokenMinter.json(claims))
+            var payload = claims()
+            var encoded = B64URL.encode(TokenMinter.json(payload))
             var filler = ""
             while encoded.count % 4 == 0 {
                 filler += "x"
-                claims["note"] = filler
-                encoded = B64URL.encode(TokenMinter.json(claims))
+                payload["note"] = filler
+                encoded = B64URL.encode(TokenMinter.json(payload))
             }
             let padded = encoded + String(repeating: "=", count: 4 - encoded.count % 4)
             return signedRS256(
@@ -417,11 +433,13 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
         },
         TokenCase("payload in standard base64 with + (signed as sent)", ["malformed_token"]) {
             let parts = segments(tokenWith(symbol: "-", inSegment: 1))
-            return signedRS256(headerSegment: parts[0], payloadSegment: parts[1].replacingOccurrences(of: "-", with: "+"))
+            return signedRS256(
+                headerSegment: parts[0], payloadSegment: parts[1].replacingOccurrences(of: "-", with: "+"))
         },
         TokenCase("payload in standard base64 with / (signed as sent)", ["malformed_token"]) {
             let parts = segments(tokenWith(symbol: "_", inSegment: 1))
-            return signedRS256(headerSegment: parts[0], payloadSegment: parts[1].replacingOccurrences(of: "_", with: "/"))
+            return signedRS256(
+                headerSegment: parts[0], payloadSegment: parts[1].replacingOccurrences(of: "_", with: "/"))
         },
         TokenCase("signature in standard base64 with +", ["malformed_token"]) {
             var parts = segments(tokenWith(symbol: "-", inSegment: 2))
@@ -441,7 +459,8 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
             return signedRS256(headerSegment: parts[0], payloadSegment: parts[1] + "%")
         },
         TokenCase("header that is not JSON", ["malformed_token"]) {
-            signedRS256(headerSegment: B64URL.encode("not json"), payloadSegment: B64URL.encode(TokenMinter.json(claims())))
+            signedRS256(
+                headerSegment: B64URL.encode("not json"), payloadSegment: B64URL.encode(TokenMinter.json(claims())))
         },
         TokenCase("payload that is not JSON", ["malformed_token"]) {
             signedRS256(
@@ -449,7 +468,8 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
                 payloadSegment: B64URL.encode("sub=admin"))
         },
         TokenCase("header that is a JSON array", ["malformed_token"]) {
-            signedRS256(headerSegment: B64URL.encode(#"["RS256"]"#), payloadSegment: B64URL.encode(TokenMinter.json(claims())))
+            signedRS256(
+                headerSegment: B64URL.encode(#"["RS256"]"#), payloadSegment: B64URL.encode(TokenMinter.json(claims())))
         },
         TokenCase("payload that is a JSON string", ["malformed_token"]) {
             signedRS256(
@@ -474,7 +494,9 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
     static let claimRules: [TokenCase] = [
         TokenCase("exp 20 s ago (inside the 30 s leeway)", accepted: { rs256(claims(["exp": unixNow() - 20])) }),
         TokenCase("exp 45 s ago (past the leeway)", ["token_expired"]) { rs256(claims(["exp": unixNow() - 45])) },
-        TokenCase("exp an hour ago", ["token_expired"]) { rs256(claims(["exp": unixNow() - 3600, "iat": unixNow() - 3700])) },
+        TokenCase("exp an hour ago", ["token_expired"]) {
+            rs256(claims(["exp": unixNow() - 3600, "iat": unixNow() - 3700]))
+        },
         TokenCase("exp missing", ["missing_claim", "token_expired"]) { rs256(claims(["exp": nil])) },
         TokenCase("exp not a number", ["malformed_token", "missing_claim", "token_expired"]) {
             rs256(claims(["exp": "tomorrow"]))
@@ -489,9 +511,11 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
         TokenCase("iss in another case", ["invalid_issuer"]) { rs256(claims("HTTPS://A.EXAMPLE")) },
         TokenCase("iss as an array", ["invalid_issuer", "malformed_token"]) { rs256(claims(["iss": [issuerA]])) },
         TokenCase("aud as a string", accepted: { rs256(claims(["aud": audience])) }),
-        TokenCase("aud as an array containing the audience", accepted: {
-            rs256(claims(["aud": ["https://other.example", audience]]))
-        }),
+        TokenCase(
+            "aud as an array containing the audience",
+            accepted: {
+                rs256(claims(["aud": ["https://other.example", audience]]))
+            }),
         TokenCase("aud array without the audience", ["invalid_audience"]) {
             rs256(claims(["aud": ["https://other.example", "api://gatehouse/x"]]))
         },
@@ -500,10 +524,12 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
         TokenCase("aud missing", ["invalid_audience", "missing_claim"]) { rs256(claims(["aud": nil])) },
         TokenCase("require_claims: email missing", ["missing_claim"]) { rs256(claims(["email": nil])) },
         TokenCase("require_claims: sub missing", ["missing_claim"]) { rs256(claims(["sub": nil])) },
-        TokenCase("lifetime exactly max_token_lifetime (1 h)", accepted: {
-            let iat = unixNow() - 100
-            return rs256(claims(["iat": iat, "exp": iat + 3600]))
-        }),
+        TokenCase(
+            "lifetime exactly max_token_lifetime (1 h)",
+            accepted: {
+                let iat = unixNow() - 100
+                return rs256(claims(["iat": iat, "exp": iat + 3600]))
+            }),
         TokenCase("lifetime 1 s over max_token_lifetime", ["token_too_old"]) {
             let iat = unixNow() - 100
             return rs256(claims(["iat": iat, "exp": iat + 3601]))
@@ -519,26 +545,38 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
         TokenCase("RS256 with kid rsa-a (issuer A)", accepted: { rs256() }),
         TokenCase("RS256 without kid: tried against every RSA key of issuer A", accepted: { rs256(kid: nil) }),
         TokenCase("RS256 without kid (issuer B, kid-less key)", accepted: { rs256(claims(issuerB), kid: nil) }),
-        TokenCase("RS256 with a kid no key carries, but issuer B's RSA key has no kid", accepted: {
-            rs256(claims(issuerB), kid: "rotated-away")
-        }),
-        TokenCase("HS256 (issuer B, secret file with a trailing \\n)", accepted: {
-            TokenMinter.mint(header: header("HS256", kid: nil), claims: claims(issuerB), key: .hmac(secretB))
-        }),
-        TokenCase("HS256 with a kid (issuer B's secret has none)", accepted: {
-            TokenMinter.mint(header: header("HS256", kid: "k1"), claims: claims(issuerB), key: .hmac(secretB))
-        }),
-        TokenCase("HS256 (issuer S, secret file with a trailing \\r\\n)", accepted: {
-            TokenMinter.mint(
-                header: header("HS256", kid: nil), claims: claims(issuerS, ["aud": "authenticated"]),
-                key: .hmac(secretS))
-        }),
-        TokenCase("ES256 (issuer C)", accepted: {
-            TokenMinter.mint(header: header("ES256", kid: nil), claims: claims(issuerC), key: .p256(TestKeys.ec))
-        }),
-        TokenCase("EdDSA (issuer C)", accepted: {
-            TokenMinter.mint(header: header("EdDSA", kid: nil), claims: claims(issuerC), key: .ed25519(TestKeys.ed))
-        }),
+        TokenCase(
+            "RS256 with a kid no key carries, but issuer B's RSA key has no kid",
+            accepted: {
+                rs256(claims(issuerB), kid: "rotated-away")
+            }),
+        TokenCase(
+            "HS256 (issuer B, secret file with a trailing \\n)",
+            accepted: {
+                TokenMinter.mint(header: header("HS256", kid: nil), claims: claims(issuerB), key: .hmac(secretB))
+            }),
+        TokenCase(
+            "HS256 with a kid (issuer B's secret has none)",
+            accepted: {
+                TokenMinter.mint(header: header("HS256", kid: "k1"), claims: claims(issuerB), key: .hmac(secretB))
+            }),
+        TokenCase(
+            "HS256 (issuer S, secret file with a trailing \\r\\n)",
+            accepted: {
+                TokenMinter.mint(
+                    header: header("HS256", kid: nil), claims: claims(issuerS, ["aud": "authenticated"]),
+                    key: .hmac(secretS))
+            }),
+        TokenCase(
+            "ES256 (issuer C)",
+            accepted: {
+                TokenMinter.mint(header: header("ES256", kid: nil), claims: claims(issuerC), key: .p256(TestKeys.ec))
+            }),
+        TokenCase(
+            "EdDSA (issuer C)",
+            accepted: {
+                TokenMinter.mint(header: header("EdDSA", kid: nil), claims: claims(issuerC), key: .ed25519(TestKeys.ed))
+            }),
     ]
 
     // MARK: Tests
@@ -587,15 +625,15 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
     func sizeLimit() async throws {
         /// An HS256 token of issuer B of exactly `size` bytes, if the encoding can reach it.
         func token(ofSize size: Int) -> String? {
-            let base = claims(issuerB)
+            let base = Self.claims(Self.issuerB)
             for kid in ["k", "kk", "kkk", "kkkk"] {
-                let header = header("HS256", kid: kid)
-                let empty = TokenMinter.mint(header: header, claims: base, key: .hmac(secretB)).utf8.count
+                let header = Self.header("HS256", kid: kid)
+                let empty = TokenMinter.mint(header: header, claims: base, key: .hmac(Self.secretB)).utf8.count
                 let estimate = max(0, (size - empty) * 3 / 4 - 8)
                 for length in estimate..<(estimate + 24) {
                     var claims = base
                     claims["pad"] = String(repeating: "p", count: length)
-                    let token = TokenMinter.mint(header: header, claims: claims, key: .hmac(secretB))
+                    let token = TokenMinter.mint(header: header, claims: claims, key: .hmac(Self.secretB))
                     if token.utf8.count == size { return token }
                 }
             }
@@ -720,7 +758,8 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
             let bad = try await Self.get(gw, "/open/echo", token: parts.joined(separator: "."))
             AuthExpect.unauthorized(bad, reasons: ["invalid_signature"], "tampered token on the optional route")
             let badKey = try await Self.get(
-                gw, "/open/echo", token: nil, headers: [("X-Api-Key", "ghk_abcdefghijkl_" + String(repeating: "A", count: 43))])
+                gw, "/open/echo", token: nil,
+                headers: [("X-Api-Key", "ghk_abcdefghijkl_" + String(repeating: "A", count: 43))])
             AuthExpect.unauthorized(badKey, reasons: ["invalid_api_key"], "unknown API key on the optional route")
             #expect(gw.upstream.received().isEmpty)
         }
@@ -740,12 +779,18 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
         try await Self.withGateway { gw, _ in
             let key = "ghk_abcdefghijkl_" + String(repeating: "A", count: 43)
             let variants: [(String, String, [(String, String)])] = [
-                ("JWT + API key header", "/secure/echo", [("Authorization", "Bearer \(Self.rs256())"), ("X-Api-Key", key)]),
+                (
+                    "JWT + API key header", "/secure/echo",
+                    [("Authorization", "Bearer \(Self.rs256())"), ("X-Api-Key", key)]
+                ),
                 (
                     "two different JWTs", "/secure/echo",
                     [("Authorization", "Bearer \(Self.rs256())"), ("Authorization", "Bearer \(Self.rs256())")]
                 ),
-                ("JWT + API key on the optional route", "/open/echo", [("Authorization", "Bearer \(Self.rs256())"), ("X-Api-Key", key)]),
+                (
+                    "JWT + API key on the optional route", "/open/echo",
+                    [("Authorization", "Bearer \(Self.rs256())"), ("X-Api-Key", key)]
+                ),
             ]
             for (label, path, headers) in variants {
                 let response = try await CurlClient.request(url: gw.url(path), headers: headers)
@@ -819,7 +864,8 @@ struct TokenCase: Sendable, CustomTestStringConvertible {
             #expect(uncachedRefused, "alice's other token was not refused within 2 s")
 
             gw.upstream.clearReceived()
-            AuthExpect.unauthorized(try await Self.get(gw, token: old), reasons: ["token_revoked"], "alice, iat before")
+            let stillRefused = try await Self.get(gw, token: old)
+            AuthExpect.unauthorized(stillRefused, reasons: ["token_revoked"], "alice, iat before")
             #expect(gw.upstream.received().isEmpty)
 
             // iat < revocation time is revoked; a token issued at or after it is not.

@@ -38,7 +38,7 @@ import Testing
             let (running, port) = try await startGateway(upstream: upstream, grace: "10s")
             async let stream = CurlClient.request(url: "http://127.0.0.1:\(port)/sse?events=6&interval_ms=250")
             #expect(await eventually { upstream.received().contains { $0.uri.hasPrefix("/sse") } })
-            kill(running.process.processIdentifier, SIGTERM)
+            kill(running.pid, SIGTERM)
             try await Task.sleep(for: .milliseconds(200))
             let late = try await CurlClient.request(url: "http://127.0.0.1:\(port)/x", timeout: .seconds(3))
             #expect(late.status == 0, "a new connection was accepted after SIGTERM")
@@ -59,7 +59,7 @@ import Testing
                 url: "http://127.0.0.1:\(port)/sse-forever?interval_ms=100", timeout: .seconds(20))
             #expect(await eventually { upstream.openStreams() == 1 })
             let stoppedAt = ContinuousClock.now
-            kill(running.process.processIdentifier, SIGTERM)
+            kill(running.pid, SIGTERM)
             let cut = try await stream
             #expect(!cut.succeeded)
             #expect(ContinuousClock.now - stoppedAt < .seconds(5))

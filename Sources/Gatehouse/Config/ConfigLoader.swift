@@ -77,8 +77,10 @@ public enum ConfigLoader {
 }
 
 extension ConfigReader {
-    static let sections = ["server", "admin", "logs", "identity_headers", "issuers", "api_keys", "routes"]
-    static let pendingSections: [String: PendingFeature] = ["roles": .authorization, "rate_limits": .rateLimiting]
+    static let sections = [
+        "server", "admin", "logs", "identity_headers", "issuers", "api_keys", "roles", "rate_limits", "routes",
+    ]
+    static let pendingSections: [String: PendingFeature] = [:]
 
     /// Reads every section; whatever was invalid keeps its default in the result, which
     /// is thrown away by the caller whenever an error was recorded.
@@ -90,9 +92,13 @@ extension ConfigReader {
         let identityHeaders = readIdentityHeaders(root)
         let issuers = readIssuers(root)
         let apiKeys = readAPIKeys(root, identityHeaders: identityHeaders)
-        let routes = readRoutes(root, identityHeaders: identityHeaders, apiKeyHeader: apiKeys.header)
-        return GatewayConfig(
+        let roles = readRoles(root)
+        var routes = readRoutes(root, identityHeaders: identityHeaders, apiKeyHeader: apiKeys.header, roles: roles)
+        let rateLimits = readRateLimits(root, routes: &routes)
+        var config = GatewayConfig(
             server: server, admin: admin, logs: logs, identityHeaders: identityHeaders, issuers: issuers,
-            apiKeys: apiKeys, routes: routes)
+            apiKeys: apiKeys, roles: roles?.table, routes: routes)
+        config.rateLimits = rateLimits
+        return config
     }
 }

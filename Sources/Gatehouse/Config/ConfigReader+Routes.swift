@@ -2,11 +2,11 @@ import TOMLKit
 
 // `[[routes]]`: which requests go where, and with what protection.
 extension ConfigReader {
-    static let routeKeys = ["name", "path", "methods", "upstream", "auth", "forward_authorization", "upstream_headers"]
-    static let pendingRouteKeys: [String: PendingFeature] = [
-        "scopes": .authorization, "roles": .authorization, "method_scopes": .authorization,
-        "rate_limit": .rateLimiting, "mcp": .mcp, "tools": .mcp, "resource": .mcp,
+    static let routeKeys = [
+        "name", "path", "methods", "upstream", "scopes", "roles", "method_scopes", "auth", "forward_authorization",
+        "upstream_headers", "rate_limit",
     ]
+    static let pendingRouteKeys: [String: PendingFeature] = ["mcp": .mcp, "tools": .mcp, "resource": .mcp]
     /// RFC 9110 methods and the common WebDAV / RFC 5789 ones; others are allowed with a
     /// warning, since a typo here silently turns into 405s.
     static let knownMethods: Set<String> = [
@@ -35,8 +35,10 @@ extension ConfigReader {
         var apiKey: String
     }
 
+    /// `roles` is `[roles]` as read (nil when absent): routes' `roles` and scopes are
+    /// checked against it.
     mutating func readRoutes(
-        _ root: TOMLTable, identityHeaders: IdentityHeaderNames, apiKeyHeader: String
+        _ root: TOMLTable, identityHeaders: IdentityHeaderNames, apiKeyHeader: String, roles: RoleDefinitions?
     ) -> [RouteConfig] {
         let required = "add at least one [[routes]] table"
         guard let value = root["routes"] else {
@@ -60,14 +62,17 @@ extension ConfigReader {
                 error(path, "expected a table, got \(Self.describe(element))")
                 continue
             }
-            if let route = readRoute(table, at: path, registry: &registry, headers: headers) { routes.append(route) }
+            if let route = readRoute(table, at: path, registry: &registry, headers: headers, roles: roles) {
+                routes.append(route)
+            }
         }
         return routes
     }
 
     /// One route, or nil if anything about it was refused (already reported).
     private mutating func readRoute(
-        _ table: TOMLTable, at path: String, registry: inout RouteRegistry, headers: HeaderNames
+        _ table: TOMLTable, at path: String, registry: inout RouteRegistry, headers: HeaderNames,
+        roles: RoleDefinitions?
     ) -> RouteConfig? {
         checkKeys(table, at: path, known: Self.routeKeys, pending: Self.pendingRouteKeys)
         let name = routeName(table, at: path, registry: &registry)
@@ -75,15 +80,18 @@ extension ConfigReader {
         let methods = routeMethods(table, at: path)
         let upstream = routeUpstream(table, at: path)
         let auth = routeAuth(table, at: path)
+        let access = routeAccess(table, at: path, methods: methods, auth: auth, roles: roles)
         let forwardAuthorization: Bool? =
             table["forward_authorization"] == nil ? false : bool(table, "forward_authorization", at: path)
         let upstreamHeaders = routeUpstreamHeaders(
             table, at: path, headers: headers, forwardAuthorization: forwardAuthorization ?? false)
-        guard let name, let prefix, let methods, let upstream, let auth, let forwardAuthorization, let upstreamHeaders
+        guard let name, let prefix, let methods, let upstream, let auth, let forwardAuthorization, let upstreamHeaders,
+            let access
         else { return nil }
         return RouteConfig(
             name: name, path: prefix, methods: methods, upstream: upstream, auth: auth,
-            forwardAuthorization: forwardAuthorization, upstreamHeaders: upstreamHeaders)
+            forwardAuthorization: forwardAuthorization, upstreamHeaders: upstreamHeaders, scopes: access.scopes,
+            roles: access.roles, methodScopes: access.methodScopes)
     }
 
     private mutating func routeName(_ table: TOMLTable, at path: String, registry: inout RouteRegistry) -> String? {

@@ -283,10 +283,9 @@ struct ConfigReader {
 }
 
 /// Parts of the config format that later work implements. They are refused, never
-/// ignored: silently dropping e.g. a route's `scopes` would proxy it unprotected.
+/// ignored: silently dropping e.g. a route's per-tool scopes (`tools`) would leave those
+/// tools unprotected.
 enum PendingFeature: String {
-    case authorization
-    case rateLimiting = "rate limiting"
     case tls = "TLS"
     case mcp = "MCP"
     case scaleOut = "scale-out"

@@ -11,7 +11,13 @@ public struct GatewayConfig: Sendable, Equatable {
     public var issuers: [IssuerConfig]
     /// Always present: the key store also holds token revocations.
     public var apiKeys: APIKeySettings
+    /// `[roles]`: role name → the scopes it may hold, in config order (SPEC §4). nil when
+    /// the table is absent, which differs from an empty table: without one, credentials'
+    /// scopes are used as they are; with one, a role it does not list holds no scopes.
+    public var roles: [String: [String]]?
     public var routes: [RouteConfig]
+    /// `[rate_limits]`; defaults (limits on) when the section is absent.
+    public var rateLimits = RateLimitSettings()
 
     public init(
         sourcePath: String? = nil,
@@ -21,6 +27,7 @@ public struct GatewayConfig: Sendable, Equatable {
         identityHeaders: IdentityHeaderNames = .init(),
         issuers: [IssuerConfig] = [],
         apiKeys: APIKeySettings = APIKeySettings(store: "data/keys.db"),
+        roles: [String: [String]]? = nil,
         routes: [RouteConfig]
     ) {
         self.sourcePath = sourcePath
@@ -30,6 +37,7 @@ public struct GatewayConfig: Sendable, Equatable {
         self.identityHeaders = identityHeaders
         self.issuers = issuers
         self.apiKeys = apiKeys
+        self.roles = roles
         self.routes = routes
     }
 }
@@ -150,6 +158,15 @@ public struct RouteConfig: Sendable, Equatable {
     public var forwardAuthorization: Bool
     /// Credentials Gatehouse itself sends to this route's upstream.
     public var upstreamHeaders: [UpstreamHeader]
+    /// Scopes a caller must ALL hold, on every method (SPEC §4).
+    public var scopes: [String]
+    /// The caller's role must be one of these; nil = any role, or none.
+    public var roles: [String]?
+    /// Upper-case method → scopes needed on top of `scopes` for that method.
+    public var methodScopes: [String: [String]]
+    /// `rate_limit`: a policy of `[rate_limits]` (`default` or one of its `policies`)
+    /// counted as a budget of its own on this route; nil = the identity's usual policy.
+    public var rateLimit: String? = nil
 
     public init(
         name: String,
@@ -158,7 +175,10 @@ public struct RouteConfig: Sendable, Equatable {
         upstream: UpstreamURL,
         auth: AuthMode = .required,
         forwardAuthorization: Bool = false,
-        upstreamHeaders: [UpstreamHeader] = []
+        upstreamHeaders: [UpstreamHeader] = [],
+        scopes: [String] = [],
+        roles: [String]? = nil,
+        methodScopes: [String: [String]] = [:]
     ) {
         self.name = name
         self.path = path
@@ -167,5 +187,8 @@ public struct RouteConfig: Sendable, Equatable {
         self.auth = auth
         self.forwardAuthorization = forwardAuthorization
         self.upstreamHeaders = upstreamHeaders
+        self.scopes = scopes
+        self.roles = roles
+        self.methodScopes = methodScopes
     }
 }

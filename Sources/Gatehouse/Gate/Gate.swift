@@ -72,6 +72,37 @@ public struct Gate: Sendable {
             case .anonymous: identity = nil
             case .refused(let decision): return decision
             }
+            let authorizer = runtime.authorizers[match.index]
+            if let verified = identity {
+                switch authorizer.authorize(identity: verified, method: request.method) {
+                case .allowed(let effectiveScopes):
+                    // Upstream sees what the caller may actually do, not what it claimed.
+                    identity?.scopes = effectiveScopes
+                case .refused(let reason, let required, let granted, let detail, let challenge):
+                    var denial = Denial(
+                        reason: reason,
+                        headers: [("WWW-Authenticate", challenge)],
+                        route: route.name,
+                        path: target.path,
+                        detail: detail,
+                        identity: verified
+                    )
+                    denial.requiredScopes = required
+                    denial.grantedScopes = granted
+                    return .deny(denial)
+                }
+            } else if !authorizer.requirement.isUnrestricted {
+                // An anonymous caller on an optional route cannot hold scopes or a role.
+                return .deny(
+                    Denial(
+                        reason: .missingCredentials,
+                        headers: [("WWW-Authenticate", #"Bearer realm="gatehouse""#)],
+                        route: route.name,
+                        path: target.path,
+                        detail: "route \(route.name) needs a credential for \(request.method)"
+                    )
+                )
+            }
         }
 
         let headers = RequestHeaderRewriter.rewrite(

@@ -7,6 +7,8 @@ public final class Runtime: Sendable {
     /// nil only for runtimes built without credential setup (unit tests of unauthenticated
     /// routes); a route that needs authentication then answers 503.
     public let authenticator: Authenticator?
+    /// One per route, indexed like `RouteMatch.index`.
+    let authorizers: [Authorizer]
     /// Identity header names in `HeaderNameKey` form: stripped from every client request.
     let identityHeaderKeys: Set<String>
     let apiKeyHeaderKey: String
@@ -17,6 +19,7 @@ public final class Runtime: Sendable {
         self.config = config
         self.router = Router(routes: config.routes)
         self.authenticator = authenticator
+        self.authorizers = Authorizer.forRoutes(of: config)
         self.identityHeaderKeys = Set(config.identityHeaders.all.map(HeaderNameKey.make))
         self.apiKeyHeaderKey = HeaderNameKey.make(config.apiKeys.header)
         self.trustedProxies = config.server.trustedProxies

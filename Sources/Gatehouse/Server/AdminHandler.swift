@@ -17,10 +17,12 @@ final class AdminHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let readiness: Readiness
+    private let metricsText: @Sendable () -> String
     private var current: HTTPRequestHead?
 
-    init(readiness: Readiness) {
+    init(readiness: Readiness, metricsText: @escaping @Sendable () -> String) {
         self.readiness = readiness
+        self.metricsText = metricsText
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -39,7 +41,11 @@ final class AdminHandler: ChannelInboundHandler {
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         let (status, body): (HTTPResponseStatus, String)
+        var contentType = "application/json"
         switch (head.method, path) {
+        case (.GET, "/metrics"), (.HEAD, "/metrics"):
+            (status, body) = (.ok, metricsText())
+            contentType = "text/plain; version=0.0.4; charset=utf-8"
         case (.GET, "/healthz"), (.HEAD, "/healthz"):
             (status, body) = (.ok, #"{"status":"ok"}"#)
         case (.GET, "/readyz"), (.HEAD, "/readyz"):
@@ -49,13 +55,13 @@ final class AdminHandler: ChannelInboundHandler {
             json.field("status", ready ? "ready" : "not_ready")
             json.field("not_ready", checks.filter { !$0.ready }.map(\.name))
             (status, body) = (ready ? .ok : .serviceUnavailable, json.finish())
-        case (_, "/healthz"), (_, "/readyz"):
+        case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"):
             (status, body) = (.methodNotAllowed, #"{"error":"method_not_allowed"}"#)
         default:
             (status, body) = (.notFound, #"{"error":"not_found"}"#)
         }
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Cache-Control", value: "no-store")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }

@@ -17,6 +17,8 @@ final class Exchange {
     var identity: Identity?
     var keepAlive: Bool
     var hasRequestBody = false
+    /// The response is a Server-Sent-Event stream (counted in `gatehouse_open_streams`).
+    var isEventStream = false
 
     var transfer: UpstreamTransfer?
     var upstreamStarted: NIODeadline?

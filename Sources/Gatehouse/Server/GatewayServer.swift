@@ -14,6 +14,7 @@ public final class GatewayServer: Sendable {
     private let logger: Logger
     private let channels: BoundChannels
     private let services: GatewayServices
+    public let metrics: GatewayMetrics
     /// Shared by every runtime: it follows the key store, not the config.
     private let apiKeys: APIKeyVerifier
     private let keyStoreWatcher: KeyStoreWatcher
@@ -43,9 +44,11 @@ public final class GatewayServer: Sendable {
             ])
         }
         self.apiKeys = apiKeys
+        let metrics = GatewayMetrics()
+        self.metrics = metrics
         let setup = try CredentialSetup.build(config, apiKeys: apiKeys)
         for warning in setup.warnings { logger.warning("\(warning)") }
-        self.refresher = NIOLockedValueBox(Self.makeRefresher(setup.jwksSources, logger: logger))
+        self.refresher = NIOLockedValueBox(Self.makeRefresher(setup.jwksSources, logger: logger, metrics: metrics))
         let loops = config.server.eventLoops > 0 ? config.server.eventLoops : System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
         self.forwarder = try Forwarder(threads: config.server.upstreamThreads)
@@ -62,13 +65,15 @@ public final class GatewayServer: Sendable {
             runtimes: runtimes,
             forwarder: forwarder,
             accessLog: accessLog,
-            denialLog: denialLog
+            denialLog: denialLog,
+            metrics: metrics
         )
     }
 
     private static func makeRefresher(
         _ sources: [(issuer: String, url: String, refresh: Duration, keys: IssuerKeys)],
-        logger: Logger
+        logger: Logger,
+        metrics: GatewayMetrics
     ) -> JWKSRefresher {
         let refresher = JWKSRefresher(
             sources: sources.map { source in
@@ -83,7 +88,8 @@ public final class GatewayServer: Sendable {
                     }
                 }
             },
-            logger: logger
+            logger: logger,
+            onFailure: { issuer in metrics.jwksFetchFailed(issuer: issuer) }
         )
         for source in sources {
             let issuer = source.issuer
@@ -109,7 +115,7 @@ public final class GatewayServer: Sendable {
                 source.keys.replaceJWKS(Array(previous.allKeys.dropFirst(previous.staticKeys.count)))
             }
         }
-        let newRefresher = Self.makeRefresher(setup.jwksSources, logger: logger)
+        let newRefresher = Self.makeRefresher(setup.jwksSources, logger: logger, metrics: metrics)
         runtimes.replace(with: Runtime(config: config, authenticator: setup.authenticator))
         let oldRefresher = refresher.withLockedValue { current in
             defer { current = newRefresher }
@@ -169,10 +175,16 @@ public final class GatewayServer: Sendable {
                 }
                 return checks
             }
+            let metricsText: @Sendable () -> String = { [metrics, keyStoreWatcher] in
+                metrics.observeKeyStoreReloads(total: keyStoreWatcher.reloads)
+                return metrics.render()
+            }
             let adminChannel = try await bind(adminAddress, what: "admin.listen") { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(readiness: readiness))
+                    try channel.pipeline.syncOperations.addHandler(
+                        AdminHandler(readiness: readiness, metricsText: metricsText)
+                    )
                 }
             }
             channels.set { $0.adminChannel = adminChannel }

@@ -9,17 +9,25 @@ final class GatewayServices: Sendable {
     let forwarder: Forwarder
     let accessLog: AccessLog
     let denialLog: DenialLog
+    let metrics: GatewayMetrics
     /// Requests between their head and their access-log line: what a graceful shutdown
     /// waits for.
     let inFlight = Atomic<Int>(0)
     /// Open client connections, so a shutdown can tell each to finish and close.
     let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
-    init(runtimes: RuntimeStore, forwarder: Forwarder, accessLog: AccessLog, denialLog: DenialLog) {
+    init(
+        runtimes: RuntimeStore,
+        forwarder: Forwarder,
+        accessLog: AccessLog,
+        denialLog: DenialLog,
+        metrics: GatewayMetrics
+    ) {
         self.runtimes = runtimes
         self.forwarder = forwarder
         self.accessLog = accessLog
         self.denialLog = denialLog
+        self.metrics = metrics
     }
 }
 
@@ -263,8 +271,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             exchange.responseTimeout?.cancel()
             exchange.responseStarted = true
             exchange.status = status
-            exchange.upstreamHeadAt = NIODeadline.now()
+            let headAt = NIODeadline.now()
+            exchange.upstreamHeadAt = headAt
             exchange.touch()
+            if let started = exchange.upstreamStarted, let route = exchange.route {
+                services.metrics.upstreamResponded(route: route, after: .nanoseconds((headAt - started).nanoseconds))
+            }
+            if headers.contains(where: {
+                $0.name.lowercased() == "content-type" && $0.value.lowercased().hasPrefix("text/event-stream")
+            }) {
+                exchange.isEventStream = true
+                services.metrics.streamOpened()
+            }
             var fields = HTTPHeaders(headers.map { ($0.name, $0.value) })
             fields.replaceOrAdd(name: "X-Request-Id", value: exchange.facts.requestID)
             if exchange.head.version.major == 1 && exchange.head.version.minor == 0
@@ -436,6 +454,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
 
     /// Every 4xx Gatehouse produces gets one denial line, written before the response.
     private func recordDenial(_ denial: Denial, for exchange: Exchange) {
+        services.metrics.denied(reason: denial.logReason)
         guard services.denialLog.isEnabled else { return }
         services.denialLog.record(
             DenialRecord(
@@ -462,6 +481,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         guard !exchange.logged else { return }
         exchange.logged = true
         services.inFlight.subtract(1, ordering: .relaxed)
+        services.metrics.requestCompleted(route: exchange.route, status: exchange.status)
+        if exchange.isEventStream { services.metrics.streamClosed() }
         guard services.accessLog.isEnabled else { return }
         services.accessLog.record(exchange.accessLogEntry(now: NIODeadline.now()))
     }

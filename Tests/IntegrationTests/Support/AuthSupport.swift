@@ -66,16 +66,19 @@ enum AuthExpect {
         _ label: String,
         sourceLocation: SourceLocation = #_sourceLocation
     ) {
-        #expect(response.status == 401, "\(label): status \(response.status) body \(response.bodyString)",
+        #expect(
+            response.status == 401, "\(label): status \(response.status) body \(response.bodyString)",
             sourceLocation: sourceLocation)
-        #expect(response.errorCode == "invalid_token", "\(label): \(response.bodyString)", sourceLocation: sourceLocation)
+        #expect(
+            response.errorCode == "invalid_token", "\(label): \(response.bodyString)", sourceLocation: sourceLocation)
         #expect(
             reasons.contains(response.reason ?? "<none>"),
             "\(label): reason \(response.reason ?? "<none>"), expected \(reasons.joined(separator: " or "))",
             sourceLocation: sourceLocation)
         let challenges = response.headerValues("WWW-Authenticate")
         if reasons == ["missing_credentials"] {
-            #expect(challenges == [#"Bearer realm="gatehouse""#], "\(label): \(challenges)", sourceLocation: sourceLocation)
+            #expect(
+                challenges == [#"Bearer realm="gatehouse""#], "\(label): \(challenges)", sourceLocation: sourceLocation)
         } else {
             #expect(challenges == [invalidTokenChallenge], "\(label): \(challenges)", sourceLocation: sourceLocation)
         }

@@ -21,51 +21,33 @@ struct GatehouseProcess {
     /// Runs to completion (bounded by `timeout`; killed past it).
     static func run(_ arguments: [String], timeout: Duration = .seconds(30)) async throws -> Result {
         let running = try start(arguments)
-        let deadline = ContinuousClock.now + timeout
-        while running.process.isRunning && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        if running.process.isRunning { running.process.terminate() }
-        running.process.waitUntilExit()
+        _ = await running.child.wait(timeout: timeout)
         return running.collect()
     }
 
+    /// Starts the binary with `posix_spawn` (through `ChildProcess`): Foundation's
+    /// `Process.run()` can crash on Linux with this toolchain when many descriptors are open.
     static func start(_ arguments: [String]) throws -> Running {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("gh-out-\(UUID().uuidString)")
-        let err = FileManager.default.temporaryDirectory.appendingPathComponent("gh-err-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        try process.run()
-        return Running(process: process, stdoutFile: out, stderrFile: err)
+        Running(child: try ChildProcess.spawn(binary.path, arguments))
     }
 
-    struct Running {
-        let process: Process
-        let stdoutFile: URL
-        let stderrFile: URL
+    struct Running: Sendable {
+        let child: ChildProcess
+
+        var pid: pid_t { child.pid }
+        var stdoutFile: URL { URL(fileURLWithPath: child.stdoutPath) }
+        var stderrFile: URL { URL(fileURLWithPath: child.stderrPath) }
 
         func collect() -> Result {
-            let stdout = (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? ""
-            let stderr = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
-            return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+            Result(status: child.exitStatus() ?? -1, stdout: child.stdout, stderr: child.stderr)
         }
 
-        func stderrSoFar() -> String { (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "" }
+        func stderrSoFar() -> String { child.stderr }
 
         /// Sends `signal` and waits (bounded) for the exit.
         func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async throws -> Result {
-            kill(process.processIdentifier, signal)
-            let deadline = ContinuousClock.now + timeout
-            while process.isRunning && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            child.send(signal)
+            _ = await child.wait(timeout: timeout)
             return collect()
         }
     }
