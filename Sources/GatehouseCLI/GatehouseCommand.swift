@@ -13,6 +13,7 @@ struct GatehouseCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ServeCommand.self, DevCommand.self, CheckCommand.self, KeysCommand.self, RevokeCommand.self,
+            ExplainCommand.self,
             EchoCommand.self, DenialsCommand.self,
         ]
     )

@@ -14,8 +14,14 @@ public struct ForwardPlan: Sendable {
     public var path: String
     public var upstream: UpstreamRequest
     /// The verified caller; nil on `auth = "none"` routes and for anonymous requests on
-    /// `auth = "optional"` routes.
+    /// `auth = "optional"` routes. Its `scopes` are the effective (role-intersected) ones.
     public var identity: Identity?
+    /// What the route demanded of this method (for `gatehouse explain` and logs).
+    public var requiredScopes: [String] = []
+    /// Rate-limit fields for the response (`RateLimit-Policy`, `RateLimit`).
+    public var responseHeaders: [(name: String, value: String)] = []
+    /// The rate-limit policy that admitted the request, when one applied.
+    public var ratePolicy: String?
 }
 
 /// Facts about a request settled before any rule runs; every outcome carries them.

@@ -131,7 +131,11 @@ public struct Gate: Sendable {
             body: request.body,
             connectTimeoutMilliseconds: runtime.connectTimeoutMilliseconds
         )
-        return .forward(ForwardPlan(route: route, path: target.path, upstream: upstream, identity: identity))
+        var plan = ForwardPlan(route: route, path: target.path, upstream: upstream, identity: identity)
+        if route.auth != .none {
+            plan.requiredScopes = runtime.authorizers[match.index].requirement.requirement(for: request.method).scopes
+        }
+        return .forward(plan)
     }
 
     private enum AuthenticationOutcome {
