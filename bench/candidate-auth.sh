@@ -24,6 +24,14 @@ algorithms = ["RS256", "ES256", "HS256"]
 keys = [{ path = "${BENCH_RSA_PUB:?}", kid = "${BENCH_RSA_KID:?}" }, { path = "${BENCH_EC_PUB:?}", kid = "${BENCH_EC_KID:?}" }]
 hs256_secret_file = "${BENCH_HS_SECRET:?}"
 leeway = "0s"
+# The harness's own per-subject limit (configured high enough never to be reached), and
+# no lock-out: its conformance checks send many bad tokens from 127.0.0.1.
+[rate_limits]
+default = { requests = ${BENCH_RATE_LIMIT:-1000000}, per = "${BENCH_RATE_PERIOD:-10s}" }
+[rate_limits.auth_failures]
+max = 1000000
+per = "1m"
+block = "1s"
 [api_keys]
 store = "$work/gatehouse-keys.db"
 [[routes]]

@@ -67,7 +67,8 @@ struct DenialsCommand: AsyncParsableCommand {
     func run() async throws {
         guard let loaded = loadConfigReportingIssues(options.config) else { throw ExitStatus.userError }
         guard let path = loaded.config.logs.denials else {
-            printError("the denial log is off in \(options.config) ([logs] denials = \"off\"); there is nothing to read")
+            printError(
+                "the denial log is off in \(options.config) ([logs] denials = \"off\"); there is nothing to read")
             throw ExitStatus.userError
         }
         let filter = try makeFilter(now: DenialFilter.currentTimeMilliseconds())
@@ -130,6 +131,8 @@ struct DenialsCommand: AsyncParsableCommand {
         }
         if let limit {
             for entry in try reader.last(limit, matching: filter, onProblem: problems.report) { emit(entry) }
+        } else if json {
+            try reader.forEachLine(matching: filter, onProblem: problems.report) { output.line($0) }
         } else {
             try reader.forEach(matching: filter, onProblem: problems.report, emit)
         }
@@ -168,6 +171,7 @@ struct DenialsCommand: AsyncParsableCommand {
         let reader = DenialLogReader(path: path)
         let (initial, follower) = try reader.follow(matching: filter, backlog: backlog, onProblem: problems.report)
         initial.forEach(emit)
+        table.finish(to: output)  // fix the widths now: from here on, rows print as they come
         output.flush()
         if reader.files().isEmpty { printError("no denials logged yet at \(path); waiting for the first") }
         printError("following \(path) (Ctrl-C to stop)")
@@ -211,7 +215,9 @@ extension FileDescriptorOutput {
     func write(bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress?.advanced(by: offset), $0.count - offset) }
+            let written = bytes.withUnsafeBytes {
+                Glibc.write(fd, $0.baseAddress?.advanced(by: offset), $0.count - offset)
+            }
             if written < 0 && errno == EINTR { continue }
             if written <= 0 { return }  // stdout closed: nothing useful left to do with the text
             offset += written
@@ -351,7 +357,9 @@ enum SummaryPrinter {
         ] {
             output.line("")
             let values = grouping.top.map { terminalSafe($0.value) }
-            let width = min(48, values.reduce(title.count) { max($0, $1.count) })
+            let hidden = grouping.distinct - grouping.top.count
+            let others = hidden > 0 ? "(\(hidden) other \(hidden == 1 ? noun.0 : noun.1))" : ""
+            let width = min(48, values.reduce(max(title.count, others.count)) { max($0, $1.count) })
             let countWidth = max(5, String(summary.total).count)
             output.line(pad(title, width) + "  " + leftPad("COUNT", countWidth) + "       %")
             for (value, item) in zip(values, grouping.top) {
@@ -360,9 +368,7 @@ enum SummaryPrinter {
                     pad(shown, width) + "  " + leftPad(String(item.count), countWidth) + "  "
                         + leftPad(percent(item.count, of: summary.total), 6))
             }
-            let hidden = grouping.distinct - grouping.top.count
             if hidden > 0 {
-                let others = "(\(hidden) other \(hidden == 1 ? noun.0 : noun.1))"
                 output.line(
                     pad(others, width) + "  " + leftPad(String(grouping.others), countWidth) + "  "
                         + leftPad(percent(grouping.others, of: summary.total), 6))

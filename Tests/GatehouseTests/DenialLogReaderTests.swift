@@ -9,7 +9,8 @@ private struct LogFolder {
     var path: String { folder + "/denials.jsonl" }
 
     init() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("gh-denial-reader-\(UUID().uuidString)")
+        folder =
+            FileManager.default.temporaryDirectory.appendingPathComponent("gh-denial-reader-\(UUID().uuidString)")
             .path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     }
@@ -127,7 +128,8 @@ private func ids(_ reader: DenialLogReader, _ filter: DenialFilter = DenialFilte
         defer { log.remove() }
         let record = DenialRecord(
             requestID: "req-1", clientIP: "203.0.113.7", method: "POST", path: "/mcp/github", route: "github-mcp",
-            status: 403, reason: "insufficient_scope", identity: nil, authentication: nil, tokenFingerprint: "0123456789abcdef",
+            status: 403, reason: "insufficient_scope", identity: nil, authentication: nil,
+            tokenFingerprint: "0123456789abcdef",
             requiredScopes: ["mcp:write"], grantedScopes: ["mcp:read", "x \"y\""], policy: nil,
             detail: "route github-mcp needs mcp:write for POST\n\"quoted\" é")
         let written = record.jsonLine(timestamp: "2026-11-21T12:00:00.123Z")
@@ -191,7 +193,10 @@ private func ids(_ reader: DenialLogReader, _ filter: DenialFilter = DenialFilte
         #expect(try ids(reader, DenialFilter(ip: .parse("10.0.0.0/8"))) == ["r2", "r7"])
         #expect(try ids(reader, DenialFilter(ip: .parse("2001:DB8::1"))) == ["r9"])
         #expect(try ids(reader, DenialFilter(ip: .parse("2001:db8::/32"))) == ["r9"])
-        #expect(try ids(reader, DenialFilter(reason: "insufficient_scope", identity: "alice", route: "api")) == ["r1", "r7"])
+        #expect(
+            try ids(reader, DenialFilter(reason: "insufficient_scope", identity: "alice", route: "api")) == [
+                "r1", "r7",
+            ])
         #expect(
             try ids(reader, DenialFilter(reason: "insufficient_scope", identity: "alice", ip: .parse("10.0.0.0/8")))
                 == ["r7"])
@@ -224,9 +229,10 @@ private func ids(_ reader: DenialLogReader, _ filter: DenialFilter = DenialFilte
         #expect(
             try ids(reader, DenialFilter(since: DenialFilter.parseSince("5m", now: now), reason: "insufficient_scope"))
                 == ["r7", "r10"])
-        for bad in ["1x", "", "yesterday", "-1h", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-21T12:00Z",
-            "2026-11-21T25:00:00Z", "2026-11-21T12:00:00"]
-        {
+        for bad in [
+            "1x", "", "yesterday", "-1h", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-21T12:00Z",
+            "2026-11-21T25:00:00Z", "2026-11-21T12:00:00",
+        ] {
             #expect(throws: DenialFilterError.self, "\(bad)") { try DenialFilter.parseSince(bad, now: now) }
         }
     }

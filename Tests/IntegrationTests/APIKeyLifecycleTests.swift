@@ -73,6 +73,12 @@ import Testing
                 [api_keys]
                 store = "data/keys.db"
 
+                # This test presents many bad keys on purpose from one address.
+                [rate_limits.auth_failures]
+                max = 100000
+                per = "1m"
+                block = "1s"
+
                 [[issuers]]
                 issuer = "\(APIKeyLifecycleTests.issuer)"
                 audiences = ["\(APIKeyLifecycleTests.audience)"]

@@ -40,6 +40,10 @@ struct GatewayFixture: Sendable {
             config.logs.access = .off
             config.server.eventLoops = 1
             config.server.upstreamThreads = 1
+            // Limits out of the way unless a test sets its own: suites send many requests,
+            // and many bad credentials, from one identity and one address.
+            config.rateLimits.defaultPolicy = RateLimitPolicy(name: "default", requests: 1_000_000, per: .seconds(1))
+            config.rateLimits.authFailures = AuthFailureSettings(max: 1_000_000, per: .seconds(60), block: .seconds(1))
             configure(&config)
             let server = try GatewayServer(config: config)
             try await server.start()
@@ -55,15 +59,26 @@ struct GatewayFixture: Sendable {
         }
     }
 
-    /// A loopback port that was free a moment ago and has no listener now.
+    /// A loopback port that was free a moment ago and has no listener now, for configs
+    /// handed to the real binary. Picked below the kernel's ephemeral range (32768+), so
+    /// the many client connections tests open in parallel cannot take it in the meantime.
     static func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0)
-            .get()
-        let port = channel.localAddress?.port ?? 9
-        try await channel.close()
-        return port
+        for _ in 0..<50 {
+            let candidate = Int.random(in: 20_000..<32_000)
+            guard
+                let channel = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .bind(host: "127.0.0.1", port: candidate)
+                    .get()
+            else { continue }
+            try await channel.close()
+            return candidate
+        }
+        throw FixtureError.noFreePort
     }
+}
+
+enum FixtureError: Error {
+    case noFreePort
 }
 
 extension Array where Element == (String, String) {

@@ -55,7 +55,9 @@ public struct RateLimitPolicy: Sendable, Equatable {
     /// Tokens added per second of monotonic time.
     public let refillPerSecond: Double
 
-    /// `per` is rounded up to whole seconds (at least 1) should a caller pass a fraction.
+    /// The loader admits only whole seconds and counts of at least 1; for policies built
+    /// in code, `per` is rounded up to whole seconds (at least 1) and `requests` and
+    /// `burst` below 1 count as 1, so that no policy can divide by zero or never refill.
     public init(name: String, requests: Int, per: Duration, burst: Int? = nil) {
         let (seconds, attoseconds) = per.components
         let window = max(1, Int(seconds) + (attoseconds > 0 ? 1 : 0))

@@ -69,6 +69,7 @@ public final class UpstreamTransfer: @unchecked Sendable {
         let (wake, keepReading) = lock.withLock { () -> (Bool, Bool) in
             flow.uploadChunks.append(buffer)
             flow.uploadQueuedBytes += buffer.readableBytes
+            ForwardingStatistics.noteRequestQueue(flow.uploadQueuedBytes)
             let wake = flow.uploadWaitingForData
             flow.uploadWaitingForData = false
             if flow.uploadQueuedBytes > Self.uploadHighWater {
@@ -167,6 +168,7 @@ public final class UpstreamTransfer: @unchecked Sendable {
                 return false
             }
             flow.downloadOutstanding += source.count
+            ForwardingStatistics.noteResponseQueue(flow.downloadOutstanding)
             return true
         }
         guard accepted else { return false }

@@ -29,7 +29,15 @@ public struct Gate: Sendable {
         return RequestFacts(requestID: RequestID.accepting(requestIDCandidate), client: client)
     }
 
-    public func decide(_ request: IncomingRequest, facts: RequestFacts, now: Int64 = WallClock.seconds()) -> Decision {
+    /// - Parameters:
+    ///   - now: wall-clock seconds, for token and key expiry.
+    ///   - monotonicNow: monotonic seconds, for rate-limit buckets and lock-outs.
+    public func decide(
+        _ request: IncomingRequest,
+        facts: RequestFacts,
+        now: Int64 = WallClock.seconds(),
+        monotonicNow: Double = MonotonicClock.seconds()
+    ) -> Decision {
         let target: NormalizedTarget
         switch PathNormalizer.normalize(target: request.target) {
         case .success(let normalized):
@@ -66,8 +74,22 @@ public struct Gate: Sendable {
         }
 
         var identity: Identity?
+        var rateLimit: RateLimitDecision?
         if route.auth != .none {
-            switch authenticate(request, route: route, path: target.path, now: now) {
+            // A client locked out for failed credentials gets no token work at all.
+            let block = runtime.authFailures.isBlocked(ip: facts.client.ip, now: monotonicNow)
+            if block.blocked {
+                return .deny(
+                    Denial(
+                        reason: .clientBlocked,
+                        headers: [("Retry-After", String(block.retryAfter))],
+                        route: route.name,
+                        path: target.path,
+                        detail: "\(facts.client.ip) is blocked after repeated authentication failures"
+                    )
+                )
+            }
+            switch authenticate(request, route: route, path: target.path, now: now, monotonicNow: monotonicNow, client: facts.client.ip) {
             case .authenticated(let verified): identity = verified
             case .anonymous: identity = nil
             case .refused(let decision): return decision
@@ -90,6 +112,22 @@ public struct Gate: Sendable {
                     denial.requiredScopes = required
                     denial.grantedScopes = granted
                     return .deny(denial)
+                }
+                if let verified = identity {
+                    let decision = runtime.rateLimiter.consume(identity: verified, route: route.name, now: monotonicNow)
+                    guard decision.allowed else {
+                        var denial = Denial(
+                            reason: .rateLimited,
+                            headers: decision.headers,
+                            route: route.name,
+                            path: target.path,
+                            detail: "\(verified.subject) is over policy \(decision.policy.name)",
+                            identity: verified
+                        )
+                        denial.policy = decision.policy.name
+                        return .deny(denial)
+                    }
+                    rateLimit = decision
                 }
             } else if !authorizer.requirement.isUnrestricted {
                 // An anonymous caller on an optional route cannot hold scopes or a role.
@@ -132,6 +170,10 @@ public struct Gate: Sendable {
             connectTimeoutMilliseconds: runtime.connectTimeoutMilliseconds
         )
         var plan = ForwardPlan(route: route, path: target.path, upstream: upstream, identity: identity)
+        if let rateLimit {
+            plan.responseHeaders = rateLimit.headers
+            plan.ratePolicy = rateLimit.policy.name
+        }
         if route.auth != .none {
             plan.requiredScopes = runtime.authorizers[match.index].requirement.requirement(for: request.method).scopes
         }
@@ -146,9 +188,14 @@ public struct Gate: Sendable {
 
     /// SPEC §3: find the credential, verify it; `auth = "optional"` lets a request without
     /// any credential through anonymously, never one whose credential fails.
-    private func authenticate(_ request: IncomingRequest, route: RouteConfig, path: String, now: Int64)
-        -> AuthenticationOutcome
-    {
+    private func authenticate(
+        _ request: IncomingRequest,
+        route: RouteConfig,
+        path: String,
+        now: Int64,
+        monotonicNow: Double,
+        client: String
+    ) -> AuthenticationOutcome {
         let credential = PresentedCredential.find(
             in: request.headers,
             apiKeyHeader: runtime.config.apiKeys.header,
@@ -191,6 +238,9 @@ public struct Gate: Sendable {
             if failure.keysUnavailable {
                 return .refused(.keysUnavailable(route: route.name, path: path, detail: failure.detail))
             }
+            // A presented credential that failed: it counts toward the client's lock-out
+            // (this one is still answered 401).
+            runtime.authFailures.recordFailure(ip: client, now: monotonicNow)
             var denial = Self.unauthorized(failure, route: route, path: path)
             if case .jwt(let token) = credential { denial.tokenFingerprint = DenialRecord.fingerprint(token) }
             return .refused(.deny(denial))

@@ -9,17 +9,29 @@ public final class Runtime: Sendable {
     public let authenticator: Authenticator?
     /// One per route, indexed like `RouteMatch.index`.
     let authorizers: [Authorizer]
+    /// Buckets and lock-outs: shared with the previous runtime across a reload.
+    public let rateLimiter: RateLimiter
+    public let authFailures: AuthFailureGuard
     /// Identity header names in `HeaderNameKey` form: stripped from every client request.
     let identityHeaderKeys: Set<String>
     let apiKeyHeaderKey: String
     let trustedProxies: [CIDR]
     let connectTimeoutMilliseconds: Int
 
-    public init(config: GatewayConfig, authenticator: Authenticator? = nil) {
+    /// - Parameter previous: the runtime being replaced; its rate-limit buckets and
+    ///   auth-failure lock-outs carry over, so a reload never resets anyone's budget.
+    public init(config: GatewayConfig, authenticator: Authenticator? = nil, previous: Runtime? = nil) {
         self.config = config
         self.router = Router(routes: config.routes)
         self.authenticator = authenticator
         self.authorizers = Authorizer.forRoutes(of: config)
+        if let previous {
+            self.rateLimiter = previous.rateLimiter.reconfigured(settings: config.rateLimits, routes: config.routes)
+            self.authFailures = previous.authFailures.reconfigured(settings: config.rateLimits.authFailures)
+        } else {
+            self.rateLimiter = RateLimiter(settings: config.rateLimits, routes: config.routes)
+            self.authFailures = AuthFailureGuard(settings: config.rateLimits.authFailures)
+        }
         self.identityHeaderKeys = Set(config.identityHeaders.all.map(HeaderNameKey.make))
         self.apiKeyHeaderKey = HeaderNameKey.make(config.apiKeys.header)
         self.trustedProxies = config.server.trustedProxies

@@ -12,9 +12,9 @@ import NIOConcurrencyHelpers
 ///
 /// Entries that carry no information any more (a refilled bucket, an expired failure
 /// window) are removed lazily: each shard sweeps itself after a number of operations at
-/// least its own size, so the cost is O(1) amortised per operation and a sweep never
-/// happens while the shard is small. `sweep(now:isLive:)` does the same on demand, for a
-/// periodic timer when traffic stops.
+/// least its own size (and at least `minimumSweepInterval`), so the cost is O(1)
+/// amortised per operation. `sweep(isLive:)` does the same for every shard on demand,
+/// for a periodic timer, so memory is given back when traffic stops.
 final class ShardedTable<Key: ShardedKey, Value: Sendable>: Sendable {
     struct Shard: Sendable {
         var entries: [Key: Value] = [:]

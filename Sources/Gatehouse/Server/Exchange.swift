@@ -15,6 +15,8 @@ final class Exchange {
     var status = 0
     var denial: Denial?
     var identity: Identity?
+    /// Added to the upstream's response head (the rate-limit fields).
+    var extraResponseHeaders: [(name: String, value: String)] = []
     var keepAlive: Bool
     var hasRequestBody = false
     /// The response is a Server-Sent-Event stream (counted in `gatehouse_open_streams`).

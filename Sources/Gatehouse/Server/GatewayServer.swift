@@ -116,7 +116,7 @@ public final class GatewayServer: Sendable {
             }
         }
         let newRefresher = Self.makeRefresher(setup.jwksSources, logger: logger, metrics: metrics)
-        runtimes.replace(with: Runtime(config: config, authenticator: setup.authenticator))
+        runtimes.replace(with: Runtime(config: config, authenticator: setup.authenticator, previous: old))
         let oldRefresher = refresher.withLockedValue { current in
             defer { current = newRefresher }
             return current
@@ -142,6 +142,14 @@ public final class GatewayServer: Sendable {
     public func start() async throws {
         keyStoreWatcher.start()
         refresher.withLockedValue { $0 }.start()
+        // Full buckets and expired lock-outs are dropped once a minute to bound memory.
+        let runtimes = self.runtimes
+        _ = group.next().scheduleRepeatedTask(initialDelay: .seconds(60), delay: .seconds(60)) { _ in
+            let runtime = runtimes.runtime
+            let now = MonotonicClock.seconds()
+            runtime.rateLimiter.sweep(now: now)
+            runtime.authFailures.sweep(now: now)
+        }
         let config = runtimes.runtime.config
         let services = self.services
         let limits = {
@@ -188,8 +196,14 @@ public final class GatewayServer: Sendable {
                 }
             }
             channels.set { $0.adminChannel = adminChannel }
-            logger.info("admin listening", metadata: ["address": "\(adminAddress)"])
+            logger.info("admin listening", metadata: ["address": "\(Self.describe(adminChannel.localAddress, or: adminAddress))"])
         }
+    }
+
+    /// The address a listener really bound (port 0 in the config picks a free one).
+    private static func describe(_ bound: SocketAddress?, or configured: ListenAddress) -> String {
+        guard let bound, let ip = bound.ipAddress, let port = bound.port else { return configured.description }
+        return ListenAddress(host: ip, port: port).description
     }
 
     private func bind(

@@ -166,6 +166,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             exchange.path = plan.path
             exchange.route = plan.route.name
             exchange.identity = plan.identity
+            exchange.extraResponseHeaders = plan.responseHeaders
             exchange.hasRequestBody = plan.upstream.body != .none
             state = .proxying(exchange)
             exchange.upstreamStarted = NIODeadline.now()
@@ -285,6 +286,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             }
             var fields = HTTPHeaders(headers.map { ($0.name, $0.value) })
             fields.replaceOrAdd(name: "X-Request-Id", value: exchange.facts.requestID)
+            for (name, value) in exchange.extraResponseHeaders { fields.replaceOrAdd(name: name, value: value) }
             if exchange.head.version.major == 1 && exchange.head.version.minor == 0
                 && !fields.contains(name: "content-length")
             {
