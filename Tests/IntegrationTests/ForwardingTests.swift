@@ -94,7 +94,9 @@ import Testing
             // Bounded memory, measured where the gateway holds body bytes (process RSS is
             // shared with every test running in parallel, so it is only reported).
             #expect(ForwardingStatistics.peakQueuedRequestBytes <= 1024 * 1024)
-            print("50 MB upload: peak queued \(ForwardingStatistics.peakQueuedRequestBytes) bytes; RSS grew \(growth) bytes")
+            print(
+                "50 MB upload: peak queued \(ForwardingStatistics.peakQueuedRequestBytes) bytes; RSS grew \(growth) bytes"
+            )
         }
     }
 
@@ -112,7 +114,9 @@ import Testing
             #expect(response.bodyBytes == size)
             #expect(response.bodySHA256 == TestUpstream.downloadPattern(bytes: size).sha256Hex)
             #expect(ForwardingStatistics.peakQueuedResponseBytes <= 1024 * 1024)
-            print("50 MB download: peak queued \(ForwardingStatistics.peakQueuedResponseBytes) bytes; RSS grew \(growth) bytes")
+            print(
+                "50 MB download: peak queued \(ForwardingStatistics.peakQueuedResponseBytes) bytes; RSS grew \(growth) bytes"
+            )
             if chunked {
                 #expect(response.header("Content-Length") == nil)
             } else {

@@ -89,7 +89,9 @@ public struct Gate: Sendable {
                     )
                 )
             }
-            switch authenticate(request, route: route, path: target.path, now: now, monotonicNow: monotonicNow, client: facts.client.ip) {
+            switch authenticate(
+                request, route: route, path: target.path, now: now, monotonicNow: monotonicNow, client: facts.client.ip)
+            {
             case .authenticated(let verified): identity = verified
             case .anonymous: identity = nil
             case .refused(let decision): return decision

@@ -196,7 +196,9 @@ public final class GatewayServer: Sendable {
                 }
             }
             channels.set { $0.adminChannel = adminChannel }
-            logger.info("admin listening", metadata: ["address": "\(Self.describe(adminChannel.localAddress, or: adminAddress))"])
+            logger.info(
+                "admin listening",
+                metadata: ["address": "\(Self.describe(adminChannel.localAddress, or: adminAddress))"])
         }
     }
 
