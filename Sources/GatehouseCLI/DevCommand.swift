@@ -78,7 +78,8 @@ struct DevCommand: AsyncParsableCommand {
             """
 
             Gatehouse dev is running on \(base) (admin: http://\(adminListen)), in front of an echo upstream.
-            Files: \(directory)/ (proxy.conf, signing key, keys.db). Ctrl-C stops.
+            Files: \(directory)/ (proxy.conf, signing key, keys.db, logs/denials.jsonl). Ctrl-C stops.
+            Every refusal is in the denial log: gatehouse denials --config \(environment.configPath)
 
             Sample JWT (ES256, sub=dev-user, role=developer, valid 24 h):
               \(token)
@@ -90,6 +91,7 @@ struct DevCommand: AsyncParsableCommand {
               curl -i \(base)/echo/hello -H 'Authorization: Bearer \(token)'
               curl -i \(base)/echo/hello -H 'X-Api-Key: \(apiKey)'
               curl -N \(base)/events?events=3 -H 'X-Api-Key: \(apiKey)'
+              curl -i \(base)/admin/users -H 'X-Api-Key: \(apiKey)'        # 403: a developer is not an admin
               curl -i \(base)/echo/hello                                   # 401 missing_credentials
               curl -i \(base)/public/hello -H 'X-User-Id: spoofed'         # auth = "none": spoofed identity stripped
 

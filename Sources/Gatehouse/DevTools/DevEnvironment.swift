@@ -61,6 +61,11 @@ public struct DevEnvironment: Sendable {
             [api_keys]
             store = "keys.db"
 
+            [roles]
+            admin = ["mcp:read", "mcp:write", "logs:read", "admin:users", "admin:organization"]
+            developer = ["mcp:read", "logs:read"]
+            viewer = ["mcp:read"]
+
             [[routes]]
             name = "echo"
             path = "/echo"
@@ -70,6 +75,14 @@ public struct DevEnvironment: Sendable {
             name = "events"
             path = "/events"
             upstream = "http://127.0.0.1:\(upstreamPort)/sse"
+            scopes = ["mcp:read"]
+
+            [[routes]]
+            name = "admin"
+            path = "/admin"
+            upstream = "http://127.0.0.1:\(upstreamPort)/"
+            scopes = ["admin:users"]
+            roles = ["admin"]
 
             [[routes]]
             name = "public"
