@@ -6,7 +6,7 @@ extension ConfigReader {
     static let serverKeys = [
         "listen", "public_url", "trusted_proxies", "max_header_bytes", "max_body_bytes", "header_timeout",
         "upstream_connect_timeout", "upstream_response_timeout", "stream_idle_timeout", "shutdown_grace",
-        "event_loops", "upstream_threads",
+        "event_loops", "upstream_threads", "tls_cert", "tls_key",
     ]
     /// NIO's HTTP parser caps a header block at about 80 KiB; below 1 KiB ordinary
     /// browsers' requests would be refused.
@@ -16,7 +16,7 @@ extension ConfigReader {
         var settings = ServerSettings()
         let path = "server"
         guard let table = table(root, path, at: "") else { return settings }
-        checkKeys(table, at: path, known: Self.serverKeys, pending: ["tls_cert": .tls, "tls_key": .tls])
+        checkKeys(table, at: path, known: Self.serverKeys)
 
         if let text = string(table, "listen", at: path), let address = listenAddress(text, at: "server.listen") {
             settings.listen = address
@@ -52,6 +52,14 @@ extension ConfigReader {
         }
         if let value = duration(table, "stream_idle_timeout", at: path) { settings.streamIdleTimeout = value }
         if let value = duration(table, "shutdown_grace", at: path) { settings.shutdownGrace = value }
+        let certificate = string(table, "tls_cert", at: path).flatMap { readableFile($0, at: "server.tls_cert") }
+        let key = string(table, "tls_key", at: path).flatMap { readableFile($0, at: "server.tls_key") }
+        switch (table["tls_cert"] != nil, table["tls_key"] != nil) {
+        case (true, false): error("server.tls_key", "is required with server.tls_cert (both set = HTTPS listener)")
+        case (false, true): error("server.tls_cert", "is required with server.tls_key (both set = HTTPS listener)")
+        default: break
+        }
+        if let certificate, let key { settings.tls = TLSFiles(certificate: certificate, privateKey: key) }
         if let count = integer(table, "event_loops", at: path, in: 0...1024) { settings.eventLoops = count }
         if let count = integer(table, "upstream_threads", at: path, in: 0...1024) { settings.upstreamThreads = count }
         return settings

@@ -286,7 +286,6 @@ struct ConfigReader {
 /// ignored: silently dropping e.g. a route's per-tool scopes (`tools`) would leave those
 /// tools unprotected.
 enum PendingFeature: String {
-    case tls = "TLS"
     case mcp = "MCP"
     case scaleOut = "scale-out"
 

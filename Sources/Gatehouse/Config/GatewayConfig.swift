@@ -58,6 +58,8 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 public struct ServerSettings: Sendable, Equatable {
     public var listen = ListenAddress(host: "0.0.0.0", port: 8080)
     public var publicURL: String?
+    /// Both `tls_cert` and `tls_key` set: the public listener speaks HTTPS (TLS 1.2+).
+    public var tls: TLSFiles?
     public var trustedProxies: [CIDR] = [CIDR.parse("127.0.0.1/32")].compactMap { $0 }
     public var maxHeaderBytes = 16_384
     public var maxBodyBytes: Int64 = 10 * 1024 * 1024
@@ -72,6 +74,18 @@ public struct ServerSettings: Sendable, Equatable {
     public var upstreamThreads = 0
 
     public init() {}
+}
+
+/// PEM files of the HTTPS listener (absolute paths).
+public struct TLSFiles: Sendable, Equatable {
+    /// The certificate chain, leaf first.
+    public var certificate: String
+    public var privateKey: String
+
+    public init(certificate: String, privateKey: String) {
+        self.certificate = certificate
+        self.privateKey = privateKey
+    }
 }
 
 public struct AdminSettings: Sendable, Equatable {

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// The gateway process minus the CLI: public listener, admin listener, forwarder, logs.
 public final class GatewayServer: Sendable {
@@ -14,6 +15,7 @@ public final class GatewayServer: Sendable {
     private let logger: Logger
     private let channels: BoundChannels
     private let services: GatewayServices
+    private let tlsContext: NIOSSLContext?
     public let metrics: GatewayMetrics
     /// Shared by every runtime: it follows the key store, not the config.
     private let apiKeys: APIKeyVerifier
@@ -44,6 +46,9 @@ public final class GatewayServer: Sendable {
             ])
         }
         self.apiKeys = apiKeys
+        self.tlsContext = try config.server.tls.map { files throws(ConfigErrors) in
+            try TLSSetup.makeContext(files, sourcePath: config.sourcePath)
+        }
         let metrics = GatewayMetrics()
         self.metrics = metrics
         let setup = try CredentialSetup.build(config, apiKeys: apiKeys)
@@ -159,14 +164,19 @@ public final class GatewayServer: Sendable {
             limits.maxHeaderFieldSize = config.server.maxHeaderBytes
             return limits
         }()
+        let tlsContext = self.tlsContext
+        let scheme = tlsContext == nil ? "http" : "https"
         let publicChannel = try await bind(config.server.listen, what: "server.listen") { channel in
             channel.eventLoop.makeCompletedFuture {
+                if let tlsContext {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                }
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                     withErrorHandling: false,
                     withEncoderConfiguration: .init(),
                     withDecoderLimitConfiguration: limits
                 )
-                try channel.pipeline.syncOperations.addHandler(ProxyHandler(services: services, scheme: "http"))
+                try channel.pipeline.syncOperations.addHandler(ProxyHandler(services: services, scheme: scheme))
             }
         }
         channels.set { $0.publicChannel = publicChannel }

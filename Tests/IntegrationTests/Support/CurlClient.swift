@@ -102,6 +102,11 @@ enum CurlClient {
         var connectTimeout: Duration = .seconds(5)
         /// Bodies up to this size are kept in `CurlResponse.body`.
         var keepBodyLimit = 1 << 20
+        /// PEM file of the CA to trust for https:// URLs (the test's own self-signed one).
+        var caFile: String?
+        /// Highest TLS version to offer (CURL_SSLVERSION_MAX_* value), to test refusals.
+        var maxTLSVersion: Int?
+        var tlsVersion: Int?
 
         init() {}
     }
@@ -182,6 +187,11 @@ enum CurlClient {
         try check(gh_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
         // An empty proxy disables proxies outright, including http_proxy from the environment.
         try check(gh_easy_setopt_str(easy, CURLOPT_PROXY, ""), "PROXY")
+        if let caFile = job.options.caFile { try check(gh_easy_setopt_str(easy, CURLOPT_CAINFO, caFile), "CAINFO") }
+        if let version = job.options.tlsVersion {
+            try check(
+                gh_easy_setopt_long(easy, CURLOPT_SSLVERSION, version | (job.options.maxTLSVersion ?? 0)), "SSLVERSION")
+        }
         // Send dot segments and odd paths exactly as written; path handling is under test.
         try check(gh_easy_setopt_long(easy, CURLOPT_PATH_AS_IS, 1), "PATH_AS_IS")
         let version = options.httpVersion == .http10 ? CURL_HTTP_VERSION_1_0 : CURL_HTTP_VERSION_1_1
