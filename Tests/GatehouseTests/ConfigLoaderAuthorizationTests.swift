@@ -5,20 +5,7 @@ import Testing
 
 // `[roles]` and the routes' `scopes`, `roles` and `method_scopes` (SPEC §2 validation).
 
-private func load(_ text: String) throws(ConfigErrors) -> ConfigLoadResult {
-    try ConfigLoader.load(text: text, sourcePath: "proxy.conf", baseDirectory: "/etc/gatehouse")
-}
 
-/// The issues of a config expected not to load (none if it unexpectedly loads).
-private func issues(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> [ConfigIssue] {
-    do {
-        _ = try load(text)
-        Issue.record("config loaded, expected errors", sourceLocation: sourceLocation)
-        return []
-    } catch {
-        return error.issues
-    }
-}
 
 /// The single error at `keyPath`, checked to exist.
 private func error(

@@ -18,19 +18,7 @@ private func route(_ extra: String = "", name: String = "api", auth: String = "r
     """
 }
 
-private func load(_ text: String) throws(ConfigErrors) -> ConfigLoadResult {
-    try ConfigLoader.load(text: text, sourcePath: "proxy.conf", baseDirectory: "/etc/gatehouse")
-}
 
-private func issues(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> [ConfigIssue] {
-    do {
-        _ = try load(text)
-        Issue.record("config loaded, expected errors", sourceLocation: sourceLocation)
-        return []
-    } catch {
-        return error.issues
-    }
-}
 
 /// The single error at `keyPath`, checked to be the only error of the config.
 private func error(

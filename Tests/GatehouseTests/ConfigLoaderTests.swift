@@ -13,20 +13,7 @@ private let echoRoute = """
 
     """
 
-private func load(_ text: String) throws(ConfigErrors) -> ConfigLoadResult {
-    try ConfigLoader.load(text: text, sourcePath: "proxy.conf", baseDirectory: "/etc/gatehouse")
-}
 
-/// The issues of a config expected not to load (none if it unexpectedly loads).
-private func issues(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> [ConfigIssue] {
-    do {
-        _ = try load(text)
-        Issue.record("config loaded, expected errors", sourceLocation: sourceLocation)
-        return []
-    } catch {
-        return error.issues
-    }
-}
 
 /// The single error at `keyPath`, checked to exist.
 private func error(
