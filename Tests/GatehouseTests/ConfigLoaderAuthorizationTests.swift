@@ -5,8 +5,6 @@ import Testing
 
 // `[roles]` and the routes' `scopes`, `roles` and `method_scopes` (SPEC §2 validation).
 
-
-
 /// The single error at `keyPath`, checked to exist.
 private func error(
     at keyPath: String, in text: String, sourceLocation: SourceLocation = #_sourceLocation

@@ -18,8 +18,6 @@ private func route(_ extra: String = "", name: String = "api", auth: String = "r
     """
 }
 
-
-
 /// The single error at `keyPath`, checked to be the only error of the config.
 private func error(
     at keyPath: String, in text: String, sourceLocation: SourceLocation = #_sourceLocation

@@ -13,8 +13,6 @@ private let echoRoute = """
 
     """
 
-
-
 /// The single error at `keyPath`, checked to exist.
 private func error(
     at keyPath: String, in text: String, sourceLocation: SourceLocation = #_sourceLocation
