@@ -64,6 +64,7 @@ let package = Package(
             name: "GatehouseBench",
             dependencies: [
                 "Gatehouse",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]

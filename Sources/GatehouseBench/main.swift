@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Gatehouse
+import NIOConcurrencyHelpers
 import _CryptoExtras
 
 // Micro benchmarks of the per-request work. Every figure is printed with a reference
@@ -132,3 +133,48 @@ let normalizeCost = measure("PathNormalizer.normalize") { i in _ = PathNormalize
 let routeCost = measure("Router.match (50 routes)") { i in _ = router.match(path: "/svc\(i % 50)/api/x") }
 print(
     String(format: "    normalise / copy = %.2f   route / copy = %.2f", normalizeCost / copyCost, routeCost / copyCost))
+
+print("Denial log (reference = writing the same pre-encoded lines straight to a file)")
+let sample = DenialRecord(
+    requestID: "0af7651916cd43dd8448eb211c80319c", clientIP: "203.0.113.7", method: "POST", path: "/mcp/github",
+    route: "github-mcp", status: 403, reason: "insufficient_scope",
+    identity: Identity(method: .jwt, subject: "user-123", email: "u@example.com", org: "org-1", role: "viewer"),
+    authentication: nil, tokenFingerprint: "0123456789abcdef", requiredScopes: ["mcp:write"],
+    grantedScopes: ["mcp:read"],
+    policy: nil, detail: "route github-mcp needs mcp:write for POST"
+)
+let encoded = Array((sample.jsonLine(timestamp: Timestamp.now()) + "\n").utf8)
+let rawPath = directory.appendingPathComponent("raw.jsonl").path
+_ = FileManager.default.createFile(atPath: rawPath, contents: nil)
+let rawHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: rawPath))
+var pending: [UInt8] = []
+let rawCost = measure("pre-encoded line appended to a file (reference)") { _ in
+    pending += encoded
+    if pending.count > 64 * 1024 {
+        rawHandle.write(Data(pending))
+        pending.removeAll(keepingCapacity: true)
+    }
+}
+try rawHandle.close()
+let denialLog = try DenialLog(path: directory.appendingPathComponent("denials.jsonl").path, maxBytes: 1 << 40, keep: 0)
+let logCost = measure("DenialLog.record (encode + buffered write)") { _ in denialLog.record(sample) }
+let closeStart = DispatchTime.now().uptimeNanoseconds
+denialLog.close()
+print(
+    String(
+        format:
+            "    log / reference = %.2f   (final flush %.1f ms; nothing dropped: producers wait when the buffer is full)",
+        logCost / rawCost, Double(DispatchTime.now().uptimeNanoseconds - closeStart) / 1e6))
+
+print("Rate limiter (reference = one dictionary update under a lock)")
+let limiter = RateLimiter(settings: RateLimitSettings(), routes: [])
+let policy = RateLimitPolicy(name: "default", requests: 1_000_000_000, per: .seconds(1))
+let referenceBox = NIOLockedValueBox<[String: Double]>([:])
+let keys = (0..<100_000).map { "user-\($0)" }
+let dictCost = measure("locked dictionary update (reference)") { i in
+    referenceBox.withLockedValue { $0[keys[i % keys.count], default: 0] += 1 }
+}
+let limiterCost = measure("RateLimiter.consume (100k identities)") { i in
+    _ = limiter.consume(key: keys[i % keys.count], policy: policy, now: MonotonicClock.seconds())
+}
+print(String(format: "    consume / reference = %.2f", limiterCost / dictCost))

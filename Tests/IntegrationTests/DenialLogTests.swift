@@ -146,3 +146,87 @@ import Testing
         #expect(last.contains(#""request_id":"r99""#))
     }
 }
+
+/// The refusals that come after authentication: scopes, roles, budgets, sizes, lock-out.
+@Suite("Denial log, after authentication") struct DenialLogAuthorizationTests {
+    @Test("403, 429 and 413 refusals each write one line with their own fields")
+    func laterRefusals() async throws {
+        let folder = try TempFolder("denials-authz")
+        let secret = Array("denial-log-authz-secret-0123456789abcdef".utf8)
+        let secretPath = try folder.write("hs.secret", secret)
+        let logPath = folder.file("denials.jsonl")
+        let now = unixNow()
+        @Sendable func token(_ subject: String, role: String) -> String {
+            TokenMinter.mint(
+                header: ["alg": "HS256"],
+                claims: [
+                    "iss": "https://issuer.test", "aud": "gw", "sub": subject, "role": role, "iat": now,
+                    "exp": now + 600,
+                ],
+                key: .hmac(secret)
+            )
+        }
+        try await GatewayFixture.with(configure: { config in
+            var issuer = IssuerConfig(issuer: "https://issuer.test", audiences: ["gw"], algorithms: [.hs256])
+            issuer.hs256SecretFile = secretPath
+            config.issuers = [issuer]
+            config.apiKeys = APIKeySettings(store: folder.file("keys.db"))
+            config.logs.denials = logPath
+            config.roles = ["admin": ["mcp:read", "mcp:write"], "viewer": ["mcp:read"]]
+            config.server.maxBodyBytes = 1024
+            config.rateLimits.defaultPolicy = RateLimitPolicy(name: "default", requests: 1, per: .seconds(3600))
+            config.rateLimits.authFailures = AuthFailureSettings(max: 1, per: .seconds(60), block: .seconds(60))
+            let origin = config.routes[0].upstream
+            let upstream = UpstreamURL(scheme: origin.scheme, host: origin.host, port: origin.port, basePath: "")
+            config.routes += [
+                RouteConfig(name: "write", path: "/write", upstream: upstream, scopes: ["mcp:write"]),
+                RouteConfig(name: "admins", path: "/admins", upstream: upstream, roles: ["admin"]),
+                RouteConfig(name: "read", path: "/read", upstream: upstream, scopes: ["mcp:read"]),
+            ]
+        }) { gw in
+            let viewer = [("Authorization", "Bearer \(token("v1", role: "viewer"))")]
+            let requests: [(String, String, [(String, String)], CurlClient.Body?, Int)] = [
+                ("scope", "/write/x", viewer, nil, 403),
+                ("role", "/admins/x", [("Authorization", "Bearer \(token("v2", role: "viewer"))")], nil, 403),
+                ("first", "/read/x", [("Authorization", "Bearer \(token("v3", role: "viewer"))")], nil, 200),
+                ("budget", "/read/x", [("Authorization", "Bearer \(token("v3", role: "viewer"))")], nil, 429),
+                ("size", "/api/upload", [], .pattern(bytes: 4096), 413),
+                ("bad", "/read/x", [("Authorization", "Bearer \(token("v4", role: "viewer"))x")], nil, 401),
+                ("blocked", "/read/x", [("Authorization", "Bearer \(token("v5", role: "viewer"))")], nil, 429),
+            ]
+            for (id, path, headers, body, status) in requests {
+                let response = try await CurlClient.request(
+                    method: body == nil ? "GET" : "POST",
+                    url: gw.url(path),
+                    headers: headers + [("X-Request-Id", id)],
+                    body: body
+                )
+                #expect(response.status == status, "\(id)")
+            }
+            #expect(
+                await eventually(timeout: .seconds(3)) {
+                    ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").count >= 6
+                })
+        }
+        var byID: [String: [String: Any]] = [:]
+        for line in try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let id = try #require(object["request_id"] as? String)
+            #expect(byID[id] == nil, "two lines for \(id)")
+            byID[id] = object
+        }
+        #expect(byID.count == 6)
+        #expect(byID["first"] == nil)
+        #expect(byID["scope"]?["reason"] as? String == "insufficient_scope")
+        #expect(byID["scope"]?["required_scopes"] as? [String] == ["mcp:write"])
+        #expect(byID["scope"]?["granted_scopes"] as? [String] == ["mcp:read"])
+        #expect(byID["scope"]?["subject"] as? String == "v1")
+        #expect(byID["scope"]?["role"] as? String == "viewer")
+        #expect(byID["role"]?["reason"] as? String == "role_not_allowed")
+        #expect(byID["budget"]?["reason"] as? String == "rate_limited")
+        #expect(byID["budget"]?["policy"] as? String == "default")
+        #expect(byID["size"]?["reason"] as? String == "body_too_large")
+        #expect(byID["bad"]?["reason"] as? String == "invalid_signature")
+        #expect(byID["blocked"]?["reason"] as? String == "client_blocked")
+    }
+}

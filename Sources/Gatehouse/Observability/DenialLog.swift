@@ -19,6 +19,38 @@ public struct DenialRecord: Sendable {
     public var policy: String?
     public var detail: String
 
+    public init(
+        requestID: String,
+        clientIP: String,
+        method: String,
+        path: String,
+        route: String?,
+        status: Int,
+        reason: String,
+        identity: Identity?,
+        authentication: AuthenticationFailure?,
+        tokenFingerprint: String?,
+        requiredScopes: [String]?,
+        grantedScopes: [String]?,
+        policy: String?,
+        detail: String
+    ) {
+        self.requestID = requestID
+        self.clientIP = clientIP
+        self.method = method
+        self.path = path
+        self.route = route
+        self.status = status
+        self.reason = reason
+        self.identity = identity
+        self.authentication = authentication
+        self.tokenFingerprint = tokenFingerprint
+        self.requiredScopes = requiredScopes
+        self.grantedScopes = grantedScopes
+        self.policy = policy
+        self.detail = detail
+    }
+
     public func jsonLine(timestamp: String) -> String {
         var json = JSONObjectWriter()
         json.field("ts", timestamp)
