@@ -5,7 +5,11 @@ import Testing
 /// SIGTERM on the real binary: stop accepting at once, let in-flight requests finish
 /// within `shutdown_grace`, cut what is left, exit 0.
 @Suite("Shutdown") struct ShutdownTests {
-    private func startGateway(upstream: TestUpstream, grace: String) async throws -> (GatehouseProcess.Running, Int) {
+    private func startGateway(
+        upstream: TestUpstream,
+        grace: String,
+        denials: String = "off"
+    ) async throws -> (GatehouseProcess.Running, Int) {
         let port = try await GatewayFixture.closedPort()
         let path = try GatehouseProcess.writeConfig(
             """
@@ -16,7 +20,7 @@ import Testing
             listen = "off"
             [logs]
             access = "off"
-            denials = "off"
+            denials = "\(denials)"
             [[routes]]
             name = "r"
             path = "/"
@@ -66,6 +70,44 @@ import Testing
             let result = try await running.stop(signal: SIGTERM, timeout: .seconds(15))
             #expect(result.status == 0, "\(result.stderr)")
             #expect(await eventually { upstream.openStreams() == 0 })
+        }
+    }
+
+    @Test("SIGTERM with an SSE stream and a slow upload open: both finish, exit 0, every denial on disk")
+    func streamAndSlowUpload() async throws {
+        let folder = try TempFolder("shutdown")
+        let denials = folder.file("denials.jsonl")
+        try await TestUpstream.with { upstream in
+            let (running, port) = try await startGateway(upstream: upstream, grace: "20s", denials: denials)
+            for index in 0..<25 {
+                let refused = try await CurlClient.request(url: "http://127.0.0.1:\(port)/%2e%2e/\(index)/..;")
+                #expect(refused.status == 400)
+            }
+            var slow = CurlClient.Options()
+            slow.uploadBufferSize = 16 * 1024
+            slow.uploadDelayPerChunk = .milliseconds(20)
+            let size = 1024 * 1024
+            async let upload = CurlClient.request(
+                method: "POST",
+                url: "http://127.0.0.1:\(port)/upload",
+                body: .pattern(bytes: size),
+                timeout: .seconds(30),
+                options: slow
+            )
+            async let stream = CurlClient.request(url: "http://127.0.0.1:\(port)/sse?events=8&interval_ms=150")
+            #expect(await eventually { upstream.received().count >= 2 })
+            kill(running.pid, SIGTERM)
+            let uploaded = try await upload
+            #expect(uploaded.status == 200, "\(uploaded.curlError ?? "")")
+            let reply = try JSONDecoder().decode(UploadReply.self, from: Data(uploaded.body))
+            #expect(reply.bytes == size)
+            #expect(reply.sha256 == DeterministicPattern.sha256Hex(bytes: size))
+            let streamed = try await stream
+            #expect(streamed.succeeded)
+            let result = try await running.stop(signal: SIGTERM, timeout: .seconds(25))
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = try String(contentsOfFile: denials, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 25)
         }
     }
 }
