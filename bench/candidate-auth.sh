@@ -35,6 +35,11 @@ block = "1s"
 [api_keys]
 store = "$work/gatehouse-keys.db"
 [[routes]]
+name = "mcp"
+path = "${BENCH_SCOPE_PREFIX:-/mcp}"
+upstream = "${BENCH_UPSTREAM:?}${BENCH_SCOPE_PREFIX:-/mcp}"
+scopes = ["${BENCH_REQUIRED_SCOPE:-mcp:read}"]
+[[routes]]
 name = "all"
 path = "/"
 upstream = "${BENCH_UPSTREAM:?}"
