@@ -73,11 +73,12 @@ struct DevCommand: AsyncParsableCommand {
         try await GatewayRunner.start(
             server, hint: " (another gateway running? try: gatehouse dev --listen 127.0.0.1:8081)")
         let base = "http://\(config.server.listen.host):\(server.publicPort)"
+        let admin = server.adminPort.map { "http://\(config.admin.listen?.host ?? "127.0.0.1"):\($0)" } ?? "off"
         // Written straight to fd 1: the banner must show at once even when stdout is a pipe.
         FileDescriptorOutput(fd: 1).write(
             """
 
-            Gatehouse dev is running on \(base) (admin: http://\(adminListen)), in front of an echo upstream.
+            Gatehouse dev is running on \(base) (admin: \(admin)), in front of an echo upstream.
             Files: \(directory)/ (proxy.conf, signing key, keys.db, logs/denials.jsonl). Ctrl-C stops.
             Every refusal is in the denial log: gatehouse denials --config \(environment.configPath)
 

@@ -181,7 +181,13 @@ public final class GatewayServer: Sendable {
         }
         channels.set { $0.publicChannel = publicChannel }
         logger.info(
-            "gatehouse listening", metadata: ["address": "\(config.server.listen)", "routes": "\(config.routes.count)"])
+            "gatehouse listening",
+            metadata: [
+                "address": "\(Self.describe(publicChannel.localAddress, or: config.server.listen))",
+                "routes": "\(config.routes.count)",
+                "scheme": "\(scheme)",
+            ]
+        )
 
         if let adminAddress = config.admin.listen {
             let readiness = Readiness { [runtimes, keyStoreWatcher] in
