@@ -15,4 +15,7 @@ public enum UpstreamEvent: Sendable {
 /// Receives a transfer's events on the event loop the transfer was started from.
 public protocol UpstreamEventSink: AnyObject {
     func upstream(_ transfer: UpstreamTransfer, event: UpstreamEvent)
+    /// The events of one hop have all been delivered: the place to flush, so that a small
+    /// response (head, body and end in one batch) leaves in one write.
+    func upstreamBatchDelivered(_ transfer: UpstreamTransfer)
 }

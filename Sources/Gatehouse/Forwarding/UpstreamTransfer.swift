@@ -115,6 +115,8 @@ public final class UpstreamTransfer: @unchecked Sendable {
 
     /// Runs on the event loop with one batch of events.
     func deliver(_ events: [UpstreamEvent]) {
+        let batchSink = sink
+        defer { batchSink?.upstreamBatchDelivered(self) }
         for event in events {
             guard let sink else { return }
             if case .end = event { self.sink = nil } else if case .failed = event { self.sink = nil }

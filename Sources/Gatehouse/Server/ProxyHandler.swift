@@ -299,15 +299,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
                 headers: fields
             )
             context.write(wrapOutboundOut(.head(head)), promise: nil)
-            if exchange.head.method == .HEAD || status == 204 || status == 304 { break }
-            context.flush()
         case .body(let buffer):
             let count = buffer.readableBytes
             exchange.bytesOut += count
             exchange.touch()
             let promise = context.eventLoop.makePromise(of: Void.self)
             promise.futureResult.whenComplete { _ in transfer.responseBytesWritten(count) }
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
         case .end:
             exchange.upstreamFinished = true
             if exchange.requestEnded {
@@ -333,6 +331,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         case .uploadDrained:
             resumeReads(context: context)
         }
+    }
+
+    func upstreamBatchDelivered(_ transfer: UpstreamTransfer) {
+        // Head and body chunks are written without flushing as they arrive; one flush per
+        // hop sends them together, and still sends every SSE event as soon as it came.
+        context?.flush()
     }
 
     private func answerUpstreamFailure(_ exchange: Exchange, _ failure: UpstreamFailure, context: ChannelHandlerContext)
