@@ -320,11 +320,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             exchange.upstreamFinished = true
             exchange.responseTimeout?.cancel()
             if exchange.responseStarted {
-                // Never fabricate a status after the head went out: cut the connection.
+                // Never fabricate a status after the head went out: deliver what did
+                // arrive (it may still be unflushed in this same batch), then cut the
+                // connection so the client sees the response end early.
                 exchange.logNote = "\(failure)"
                 logAccess(exchange)
                 state = .idle
-                context.close(promise: nil)
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))))
+                    .whenComplete { _ in channel.close(promise: nil) }
             } else {
                 answerUpstreamFailure(exchange, failure, context: context)
             }
