@@ -3,20 +3,9 @@
 # anchor (RS256/ES256 keys with kids, HS256 secret, issuer and audience from BENCH_*).
 # Uses only the BENCH_* variables the harness exports.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-bin=${GATEHOUSE_BIN:-$here/../.build-release/release/gatehouse}
-work=${BENCH_WORKDIR:-$(mktemp -d)}
+source "$(dirname "$0")/gatehouse-common.sh"
 conf=$work/gatehouse-auth.conf
-cat >"$conf" <<CONF
-[server]
-listen = "${BENCH_HOST:-127.0.0.1}:${BENCH_PORT:?}"
-event_loops = ${BENCH_THREADS:-1}
-upstream_threads = 1
-[admin]
-listen = "off"
-[logs]
-access = "off"
-denials = "off"
+{ server_sections; cat <<CONF
 [[issuers]]
 issuer = "${BENCH_ISSUER:?}"
 audiences = ["${BENCH_AUDIENCE:?}"]
@@ -44,4 +33,5 @@ name = "all"
 path = "/"
 upstream = "${BENCH_UPSTREAM:?}"
 CONF
+} >"$conf"
 exec "$bin" serve --config "$conf"

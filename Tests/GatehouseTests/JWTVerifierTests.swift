@@ -13,17 +13,7 @@ private let ed25519Key = Curve25519.Signing.PrivateKey()
 private let hmacSecret = Array("0123456789abcdef0123456789abcdef-shared".utf8)
 
 /// Another issuer key that signs nothing here: only its public half is needed.
-private let otherRSAPublicKeyPEM = """
-    -----BEGIN PUBLIC KEY-----
-    MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA+ihsHtULQ+NuODgGc35S
-    RgsDX1IQFNgLYq05utCXKfnvT2QGwG/IDLSWykF8gelnYDOrfBIR6eomlS4JGxSv
-    n9fLFzJq3pEJfHJOsO/9orYljxBJBSBZIsj0NdGmT7GpRSigjvh0edcRCEbmhTDz
-    N4YjKgbMai2ZywikRSlOgcQR3wtoNcQr/lu3VvFyt0Qm0jYt3y5wOdU0Qo1ljTgo
-    LLMQMfg4BscZfqkekLoLCTJkay42rb3m8fl450tPfOcR+QpAwkvdSspcNduGaEMc
-    2xN2jNGGXBucDPhWkOJZZSMNXwqVGq3ACh/OBR306QtNWV8EWrJhnKGVxCWpdS7M
-    jwIDAQAB
-    -----END PUBLIC KEY-----
-    """
+private let otherRSAPublicKeyPEM = fixtureRSA2048PublicKeyPEM
 
 private let issuerName = "https://auth.example.com"
 private let audience = "https://gateway.example.com/mcp"

@@ -7,18 +7,7 @@ import _CryptoExtras
 
 // Fixed public keys made with openssl: RSA key generation is slow in debug builds and
 // these tests only need public halves.
-private let rsa2048PEM = """
-    -----BEGIN PUBLIC KEY-----
-    MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA+ihsHtULQ+NuODgGc35S
-    RgsDX1IQFNgLYq05utCXKfnvT2QGwG/IDLSWykF8gelnYDOrfBIR6eomlS4JGxSv
-    n9fLFzJq3pEJfHJOsO/9orYljxBJBSBZIsj0NdGmT7GpRSigjvh0edcRCEbmhTDz
-    N4YjKgbMai2ZywikRSlOgcQR3wtoNcQr/lu3VvFyt0Qm0jYt3y5wOdU0Qo1ljTgo
-    LLMQMfg4BscZfqkekLoLCTJkay42rb3m8fl450tPfOcR+QpAwkvdSspcNduGaEMc
-    2xN2jNGGXBucDPhWkOJZZSMNXwqVGq3ACh/OBR306QtNWV8EWrJhnKGVxCWpdS7M
-    jwIDAQAB
-    -----END PUBLIC KEY-----
-
-    """
+private let rsa2048PEM = fixtureRSA2048PublicKeyPEM + "\n"
 
 private let rsa1024PEM = """
     -----BEGIN PUBLIC KEY-----

@@ -1,5 +1,5 @@
 /// One JSON line per request (SPEC §8), whatever its outcome.
-public struct AccessLogEntry: Sendable {
+public struct AccessLogEntry: JSONLogEntry {
     public var requestID: String
     public var clientIP: String
     public var method: String
@@ -36,25 +36,15 @@ public struct AccessLogEntry: Sendable {
     }
 }
 
-/// Where access lines go; `nil` writer = `access = "off"`.
-public final class AccessLog: Sendable {
-    private let writer: LineWriter?
+/// Where access lines go (`access = "off"` → nothing is written).
+public typealias AccessLog = JSONLinesLog<AccessLogEntry>
 
-    public init(_ destination: LogDestination) throws {
+extension JSONLinesLog where Entry == AccessLogEntry {
+    public convenience init(_ destination: LogDestination) throws {
         switch destination {
-        case .off: writer = nil
-        case .stdout: writer = try LineWriter(.standardOutput)
-        case .file(let path): writer = try LineWriter(.file(path))
+        case .off: self.init(writer: nil)
+        case .stdout: self.init(writer: try LineWriter(.standardOutput))
+        case .file(let path): self.init(writer: try LineWriter(.file(path)))
         }
     }
-
-    public var isEnabled: Bool { writer != nil }
-
-    public func record(_ entry: AccessLogEntry) {
-        writer?.write(entry.jsonLine(timestamp: Timestamp.now()))
-    }
-
-    public func reopen() throws { try writer?.reopen() }
-
-    public func close() { writer?.close() }
 }

@@ -3,7 +3,7 @@ import Crypto
 /// One JSON line per refusal Gatehouse produces (SPEC §8). Never holds a token, an API-key
 /// secret, a key hash or an upstream credential: tokens appear only as `token_sha256`,
 /// the first 16 hex characters of their SHA-256.
-public struct DenialRecord: Sendable {
+public struct DenialRecord: JSONLogEntry {
     public var requestID: String
     public var clientIP: String
     public var method: String
@@ -96,21 +96,11 @@ public struct DenialRecord: Sendable {
 
 /// The denial log file: buffered off the request path, nothing dropped, rotated by size,
 /// reopened on SIGHUP (logrotate), flushed on shutdown.
-public final class DenialLog: Sendable {
-    private let writer: LineWriter?
+public typealias DenialLog = JSONLinesLog<DenialRecord>
 
+extension JSONLinesLog where Entry == DenialRecord {
     /// `path` nil = `denials = "off"`.
-    public init(path: String?, maxBytes: Int64, keep: Int) throws {
-        writer = try path.map { try LineWriter(.file($0), rotation: .init(maxBytes: maxBytes, keep: keep)) }
+    public convenience init(path: String?, maxBytes: Int64, keep: Int) throws {
+        self.init(writer: try path.map { try LineWriter(.file($0), rotation: .init(maxBytes: maxBytes, keep: keep)) })
     }
-
-    public var isEnabled: Bool { writer != nil }
-
-    public func record(_ record: DenialRecord) {
-        writer?.write(record.jsonLine(timestamp: Timestamp.now()))
-    }
-
-    public func reopen() throws { try writer?.reopen() }
-
-    public func close() { writer?.close() }
 }
