@@ -57,7 +57,7 @@ def wrk(port, duration, connections):
 
 async def open_stream(port, streams_ok):
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
-    writer.write(b"GET /events?events=1000&interval_ms=60000 HTTP/1.1\r\nHost: bench\r\n\r\n")
+    writer.write(b"GET /events?events=1000&interval_ms=60000 HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     if not head.startswith(b"HTTP/1.1 200"):

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static inline CURLcode gh_easy_setopt_long(CURL *h, CURLoption o, long v) { return curl_easy_setopt(h, o, v); }
@@ -17,6 +18,11 @@ static inline CURLcode gh_easy_setopt_slist(CURL *h, CURLoption o, struct curl_s
 
 typedef size_t (*gh_data_callback)(char *buffer, size_t size, size_t nitems, void *userdata);
 static inline CURLcode gh_easy_setopt_data_callback(CURL *h, CURLoption o, gh_data_callback f) { return curl_easy_setopt(h, o, f); }
+
+typedef curl_socket_t (*gh_opensocket_callback)(void *clientp, curlsocktype purpose, struct curl_sockaddr *address);
+static inline CURLcode gh_easy_setopt_opensocket_callback(CURL *h, gh_opensocket_callback f) { return curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, f); }
+// What libcurl's default open-socket function does, plus close-on-exec.
+static inline curl_socket_t gh_open_socket(struct curl_sockaddr *a) { return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol); }
 
 static inline CURLcode gh_easy_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode gh_easy_getinfo_ptr(CURL *h, CURLINFO i, void **v) { return curl_easy_getinfo(h, i, v); }

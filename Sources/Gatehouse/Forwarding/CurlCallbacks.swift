@@ -45,3 +45,14 @@ let curlTimerCallback: gh_timer_callback = { _, timeout, userp in
     engine.curlSetTimer(milliseconds: timeout)
     return 0
 }
+
+/// CURLOPT_OPENSOCKETFUNCTION: every upstream socket libcurl opens passes here, so the
+/// engine learns that a descriptor number is new and must be (re-)added to epoll.
+let curlOpenSocketCallback: gh_opensocket_callback = { clientp, _, address in
+    guard let clientp, let address else { return CURL_SOCKET_BAD }
+    let socket = gh_open_socket(address)
+    if socket >= 0 {
+        Unmanaged<CurlEngine>.fromOpaque(clientp).takeUnretainedValue().curlOpened(socket: socket)
+    }
+    return socket
+}

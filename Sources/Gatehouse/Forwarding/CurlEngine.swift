@@ -30,7 +30,8 @@ final class CurlEngine: @unchecked Sendable {
     private let name: String
 
     // Curl thread only.
-    private var watchedSockets: Set<Int32> = []
+    /// Per descriptor number: what is registered in epoll and whether libcurl wants it.
+    private var sockets: [SocketRegistration] = []
     private var timerDeadline: UInt64?
     private var active: [ObjectIdentifier: UpstreamTransfer] = [:]
     private var dirty: [UpstreamTransfer] = []
@@ -40,7 +41,10 @@ final class CurlEngine: @unchecked Sendable {
 
     static let easyPoolLimit = 1024
 
-    init(name: String, maxConnections: Int) throws {
+    /// libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE); nil keeps its 16 KiB.
+    private let receiveBufferBytes: Int?
+
+    init(name: String, maxConnections: Int, receiveBufferBytes: Int? = nil) throws {
         CurlGlobal.initializeOnce()
         guard let multi = curl_multi_init() else { throw ForwarderError.curlInitFailed }
         let epollFD = gh_epoll_create()
@@ -50,6 +54,7 @@ final class CurlEngine: @unchecked Sendable {
         self.epollFD = epollFD
         self.wakeFD = wakeFD
         self.name = name
+        self.receiveBufferBytes = receiveBufferBytes
         _ = gh_epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, GH_EPOLLIN, UInt64(UInt32(bitPattern: wakeFD)))
         let userp = Unmanaged.passUnretained(self).toOpaque()
         _ = gh_multi_setopt_socket_callback(multi, curlSocketCallback)
@@ -102,6 +107,12 @@ final class CurlEngine: @unchecked Sendable {
                         processCommands()
                         continue
                     }
+                    if !curlWants(fd) {
+                        // An idle pooled connection that became readable (the upstream
+                        // closed it): stop watching it; libcurl checks it before reuse.
+                        unregister(fd)
+                        continue
+                    }
                     let mask = eventMasks[i]
                     var action: Int32 = 0
                     if mask & GH_EPOLLIN != 0 { action |= CURL_CSELECT_IN }
@@ -152,6 +163,7 @@ final class CurlEngine: @unchecked Sendable {
         }
         transfer.curlEasy = easy
         transfer.curlHeaderList = CurlRequestSetup.configure(easy, for: transfer)
+        if let receiveBufferBytes { _ = gh_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, receiveBufferBytes) }
         if curl_multi_add_handle(multi, easy) != CURLM_OK {
             release(transfer)
             transfer.curlEnqueue(.failed(.unavailable("libcurl refused the transfer")))
@@ -215,15 +227,29 @@ final class CurlEngine: @unchecked Sendable {
         return .failed(.unavailable(message))
     }
 
+    /// Hands every transfer's pending events to its event loop: one `execute` per event
+    /// loop per pass, however many transfers it carries, so a busy pass costs each loop
+    /// one task (and at most one wake-up) instead of one per transfer.
     private func flushEvents() {
         guard !dirty.isEmpty else { return }
+        var batches: [(loop: any EventLoop, deliveries: [(UpstreamTransfer, [UpstreamEvent])])] = []
         for transfer in dirty {
             let events = transfer.curlPending
-            transfer.curlPending.removeAll(keepingCapacity: true)
+            transfer.curlPending = []
             transfer.curlQueuedForFlush = false
-            transfer.eventLoop.execute { transfer.deliver(events) }
+            if let index = batches.firstIndex(where: { $0.loop === transfer.eventLoop }) {
+                batches[index].deliveries.append((transfer, events))
+            } else {
+                batches.append((transfer.eventLoop, [(transfer, events)]))
+            }
         }
         dirty.removeAll(keepingCapacity: true)
+        for batch in batches {
+            let deliveries = batch.deliveries
+            batch.loop.execute {
+                for (transfer, events) in deliveries { transfer.deliver(events) }
+            }
+        }
     }
 
     private func shutdownTransfers() {
@@ -247,23 +273,51 @@ final class CurlEngine: @unchecked Sendable {
         dirty.append(transfer)
     }
 
+    /// Registration is lazy: libcurl removes a connection's socket from its interest set
+    /// when a transfer ends and adds it back, with the same events, when the pooled
+    /// connection carries the next request. Applying that literally costs two
+    /// `epoll_ctl` calls per request; keeping the registration and ignoring (then
+    /// dropping) events nobody asked for costs none. Closed descriptors leave epoll on
+    /// their own; a reused number is reset in `curlOpened`.
     func curlWatch(socket: Int32, what: Int32) {
+        guard socket >= 0 else { return }
+        let index = Int(socket)
+        if index >= sockets.count {
+            sockets.append(contentsOf: repeatElement(SocketRegistration(), count: index + 1 - sockets.count))
+        }
         if what == CURL_POLL_REMOVE {
-            _ = gh_epoll_ctl(epollFD, EPOLL_CTL_DEL, socket, 0, 0)
-            watchedSockets.remove(socket)
+            sockets[index].wanted = false
             return
         }
         var events: UInt32 = 0
         if what & CURL_POLL_IN != 0 { events |= GH_EPOLLIN }
         if what & CURL_POLL_OUT != 0 { events |= GH_EPOLLOUT }
+        sockets[index].wanted = true
+        let registered = sockets[index].registeredEvents
+        guard registered != events else { return }
         let data = UInt64(UInt32(bitPattern: socket))
-        let (first, second) =
-            watchedSockets.contains(socket) ? (EPOLL_CTL_MOD, EPOLL_CTL_ADD) : (EPOLL_CTL_ADD, EPOLL_CTL_MOD)
-        // A reused descriptor number can make our bookkeeping stale: try the other op.
+        let (first, second) = registered == 0 ? (EPOLL_CTL_ADD, EPOLL_CTL_MOD) : (EPOLL_CTL_MOD, EPOLL_CTL_ADD)
+        // The other op is a safety net should the bookkeeping ever disagree with epoll.
         if gh_epoll_ctl(epollFD, first, socket, events, data) != 0 {
             _ = gh_epoll_ctl(epollFD, second, socket, events, data)
         }
-        watchedSockets.insert(socket)
+        sockets[index].registeredEvents = events
+    }
+
+    /// libcurl opened a socket: whatever this descriptor number was before is gone.
+    func curlOpened(socket: Int32) {
+        let index = Int(socket)
+        if index < sockets.count { sockets[index] = SocketRegistration() }
+    }
+
+    private func curlWants(_ socket: Int32) -> Bool {
+        let index = Int(socket)
+        return index < sockets.count && sockets[index].wanted
+    }
+
+    private func unregister(_ socket: Int32) {
+        _ = gh_epoll_ctl(epollFD, EPOLL_CTL_DEL, socket, 0, 0)
+        if Int(socket) < sockets.count { sockets[Int(socket)].registeredEvents = 0 }
     }
 
     func curlSetTimer(milliseconds: Int) {
@@ -271,6 +325,13 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     private static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+}
+
+/// What the engine has told epoll about one descriptor (0: not registered), and whether
+/// libcurl currently wants events for it.
+struct SocketRegistration {
+    var registeredEvents: UInt32 = 0
+    var wanted = false
 }
 
 public enum ForwarderError: Error, CustomStringConvertible {

@@ -26,6 +26,8 @@ enum CurlRequestSetup {
         _ = gh_easy_setopt_ptr(easy, CURLOPT_HEADERDATA, owner)
         _ = gh_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, curlWriteCallback)
         _ = gh_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, owner)
+        _ = gh_easy_setopt_opensocket_callback(easy, curlOpenSocketCallback)
+        _ = gh_easy_setopt_ptr(easy, CURLOPT_OPENSOCKETDATA, Unmanaged.passUnretained(transfer.engine).toOpaque())
 
         switch (request.method, request.body) {
         case ("GET", .none):

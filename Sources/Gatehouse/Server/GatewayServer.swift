@@ -172,11 +172,17 @@ public final class GatewayServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
                 }
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                    withPipeliningAssistance: false,
                     withErrorHandling: false,
                     withEncoderConfiguration: .init(),
                     withDecoderLimitConfiguration: limits
                 )
-                try channel.pipeline.syncOperations.addHandler(ProxyHandler(services: services, scheme: scheme))
+                // The pipelining assistant goes in by hand so that the read keeper sits below it.
+                try channel.pipeline.syncOperations.addHandlers(
+                    ReadInterestKeeper(),
+                    HTTPServerPipelineHandler(),
+                    ProxyHandler(services: services, scheme: scheme)
+                )
             }
         }
         channels.set { $0.publicChannel = publicChannel }

@@ -46,6 +46,8 @@ struct RecordedRequest: Sendable {
 /// - `…/drop-mid-stream`: `Content-Length: 1000000`, 1000 bytes, then close.
 /// - `…/status/NNN`: that status with a small body (none for 1xx/204/304).
 /// - `…/hop-by-hop`: a response carrying hop-by-hop headers, then close.
+/// - `…/close-when-idle?delay_ms=M`: an ordinary keep-alive 200, then the connection is
+///   closed M ms later while idle (an origin's keep-alive timeout).
 /// - `…/headers-then-hang`: 200, one chunk `x`, then silence until the client goes away;
 ///   also counted by `openStreams()`.
 ///
@@ -261,6 +263,7 @@ private enum Route {
     case dropMidStream
     case status(Int)
     case hopByHop
+    case closeWhenIdle(delayMs: Int)
     case headersThenHang
 
     init(uri: String) {
@@ -291,6 +294,7 @@ private enum Route {
         case "slow-headers": self = .slowHeaders(delayMs: int("delay_ms", 1000))
         case "drop-mid-stream": self = .dropMidStream
         case "hop-by-hop": self = .hopByHop
+        case "close-when-idle": self = .closeWhenIdle(delayMs: int("delay_ms", 100))
         case "headers-then-hang": self = .headersThenHang
         default: self = .echo
         }
@@ -459,6 +463,12 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
                 extraHeaders: headers,
                 announceClose: false
             )
+
+        case .closeWhenIdle(let delayMs):
+            sendSimple(context: context, head: head, status: .ok, contentType: "text/plain", body: "closing soon\n")
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(delayMs))) {
+                context.close(promise: nil)
+            }
 
         case .dropMidStream:
             var headers = HTTPHeaders()

@@ -1,0 +1,102 @@
+import Foundation
+import Gatehouse
+import Testing
+
+/// How the gateway manages its upstream sockets and client read interest, seen from
+/// outside: the lazy epoll registration of the curl engine, the separate lane for event
+/// streams, and reads kept armed while a response is pending.
+@Suite("Upstream connections") struct UpstreamConnectionTests {
+    @Test("an upstream that closes every connection: 100 sequential requests, 100 fresh sockets, all answered")
+    func everyConnectionClosed() async throws {
+        // Each request opens a new upstream socket, usually on the descriptor number the
+        // previous one just gave back: a stale epoll registration would hang it.
+        try await GatewayFixture.with { gw in
+            for index in 0..<100 {
+                let response = try await CurlClient.request(url: gw.url("/api/hop-by-hop"), timeout: .seconds(10))
+                #expect(response.status == 200, "request \(index): curl code \(response.curlCode)")
+            }
+            let connections = Set(gw.upstream.received().map(\.connectionID))
+            #expect(connections.count == 100)
+        }
+    }
+
+    @Test("a pooled connection the upstream closes while idle is replaced, and the gateway does not spin on it")
+    func idlePooledConnectionClosedByUpstream() async throws {
+        try await GatewayFixture.with { gw in
+            let first = try await CurlClient.request(url: gw.url("/api/close-when-idle?delay_ms=50"))
+            #expect(first.status == 200)
+            // The upstream closes the pooled connection; libcurl is not watching it any more,
+            // so the readable (EOF) socket must be dropped from epoll, not reported forever.
+            try await Task.sleep(for: .milliseconds(300))
+            let cpuBefore = processCPUSeconds()
+            try await Task.sleep(for: .seconds(1))
+            let idleCPU = processCPUSeconds() - cpuBefore
+            // A thread spinning on the dead socket would burn about a whole second here.
+            #expect(idleCPU < 0.5, "process used \(idleCPU) s of CPU while idle")
+
+            let second = try await CurlClient.request(url: gw.url("/api/x"))
+            #expect(second.status == 200)
+            let seen = gw.upstream.received()
+            #expect(seen.count == 2)
+            #expect(Set(seen.map(\.connectionID)).count == 2, "the closed connection was reused")
+        }
+    }
+
+    @Test("ordinary requests go through while event streams are open on their own lane")
+    func streamsAndOrdinaryRequests() async throws {
+        try await GatewayFixture.with { gw in
+            let streams = (0..<20).map { _ in
+                Task {
+                    try await CurlClient.request(
+                        url: gw.url("/api/sse-forever?interval_ms=100"),
+                        headers: [("Accept", "text/event-stream")],
+                        timeout: .seconds(3)
+                    )
+                }
+            }
+            #expect(await eventually { gw.upstream.openStreams() == 20 })
+            for _ in 0..<50 {
+                let response = try await CurlClient.request(url: gw.url("/api/x"))
+                #expect(response.status == 200)
+            }
+            #expect(gw.upstream.openStreams() == 20)
+            for stream in streams {
+                // Each stream ran until the client's own 3 s limit, events arriving throughout.
+                let response = try await stream.value
+                #expect(response.status == 200)
+                #expect(response.bodyString.components(separatedBy: "data: event").count > 5)
+            }
+        }
+    }
+
+    @Test("100 pipelined requests in one write are answered in order")
+    func deepPipelining() async throws {
+        try await GatewayFixture.with { gw in
+            var requests = ""
+            for index in 0..<100 { requests += "GET /api/p\(index) HTTP/1.1\r\nHost: x\r\n\r\n" }
+            requests += "GET /api/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            let raw = try await RawHTTPClient.exchange(port: gw.port, bytes: requests, readTimeout: .seconds(10))
+            #expect(raw.responses().map(\.status) == Array(repeating: 200, count: 101))
+            #expect(gw.upstream.received().map(\.uri) == (0..<100).map { "/p\($0)" } + ["/last"])
+            #expect(raw.closedByPeer)
+        }
+    }
+
+    @Test("Accept: text/event-stream, in any case and among other types, picks the stream lane")
+    func streamLaneSelection() {
+        #expect(Forwarder.acceptsEventStream([("Accept", "text/event-stream")]))
+        #expect(Forwarder.acceptsEventStream([("accept", "application/json, Text/Event-Stream")]))
+        #expect(Forwarder.acceptsEventStream([("X-A", "1"), ("ACCEPT", "text/event-stream;q=0.9")]))
+        #expect(!Forwarder.acceptsEventStream([("Accept", "application/json")]))
+        #expect(!Forwarder.acceptsEventStream([("X-Accept", "text/event-stream")]))
+        #expect(!Forwarder.acceptsEventStream([]))
+    }
+
+    private func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return user + system
+    }
+}
