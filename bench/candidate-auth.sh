@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Gatehouse as a `../shared/bench/run.sh --candidate`, verifying every JWT like the HAProxy
+# Gatehouse as a `bench/compare/run.sh --candidate`, verifying every JWT like the HAProxy
 # anchor (RS256/ES256 keys with kids, HS256 secret, issuer and audience from BENCH_*).
 # Uses only the BENCH_* variables the harness exports.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Gatehouse as a `../shared/bench/run.sh --candidate` with routes that do no
+# Gatehouse as a `bench/compare/run.sh --candidate` with routes that do no
 # authentication: the no-auth floor, to compare with the harness's `nginx` row.
 # Uses only the BENCH_* variables the harness exports.
 set -euo pipefail

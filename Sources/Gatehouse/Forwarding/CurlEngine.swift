@@ -157,12 +157,14 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     private func add(_ transfer: UpstreamTransfer) {
+        guard let request = transfer.curlRequest else { return }  // added once only
+        transfer.curlRequest = nil
         guard let easy = easyPool.popLast() ?? curl_easy_init() else {
             transfer.curlEnqueue(.failed(.unavailable("libcurl could not allocate a handle")))
             return
         }
         transfer.curlEasy = easy
-        transfer.curlHeaderList = CurlRequestSetup.configure(easy, for: transfer)
+        transfer.curlHeaderList = CurlRequestSetup.configure(easy, request: request, for: transfer)
         if let receiveBufferBytes { _ = gh_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, receiveBufferBytes) }
         if curl_multi_add_handle(multi, easy) != CURLM_OK {
             release(transfer)

@@ -3,10 +3,11 @@ import CCurl
 /// Turns an `UpstreamRequest` into libcurl options on a fresh (or reset) easy handle.
 enum CurlRequestSetup {
     /// Configures `easy` and returns the header list, which must outlive the transfer.
-    static func configure(_ easy: UnsafeMutableRawPointer, for transfer: UpstreamTransfer) -> UnsafeMutablePointer<
+    static func configure(
+        _ easy: UnsafeMutableRawPointer, request: UpstreamRequest, for transfer: UpstreamTransfer
+    ) -> UnsafeMutablePointer<
         curl_slist
     >? {
-        let request = transfer.request
         let owner = Unmanaged.passUnretained(transfer).toOpaque()
         _ = gh_easy_setopt_str(easy, CURLOPT_URL, request.url)
         _ = gh_easy_setopt_ptr(easy, CURLOPT_PRIVATE, owner)

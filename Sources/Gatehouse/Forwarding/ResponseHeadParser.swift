@@ -20,6 +20,7 @@ extension UpstreamTransfer {
             guard !curlHeadDelivered else { return }
             curlHeadDelivered = true
             curlEnqueue(.head(status: status, headers: HopByHopHeaders.filterResponse(curlResponseHeaders)))
+            curlResponseHeaders = []  // a long-lived stream keeps no copy
             return
         }
         if let first = content.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {

@@ -6,7 +6,7 @@ import NIOCore
 /// client connection and the curl thread that drives the upstream socket.
 ///
 /// Three kinds of state, kept apart on purpose:
-/// - immutable after init (`request`, `eventLoop`, `engine`);
+/// - immutable after init (`eventLoop`, `engine`);
 /// - `flow`: the body queues and pause flags both sides touch, only under `lock`;
 /// - `curl…` fields: touched only on the curl thread; `sink`: only on the event loop.
 ///
@@ -20,7 +20,9 @@ public final class UpstreamTransfer: @unchecked Sendable {
     static let uploadHighWater = 256 * 1024
     static let uploadLowWater = 64 * 1024
 
-    let request: UpstreamRequest
+    /// Handed to the curl thread with the `.add` command and dropped there once libcurl
+    /// is configured: a stream that stays open for hours keeps no copy of the request.
+    var curlRequest: UpstreamRequest?
     public let eventLoop: any EventLoop
     let engine: CurlEngine
 
@@ -55,7 +57,7 @@ public final class UpstreamTransfer: @unchecked Sendable {
     private var sink: (any UpstreamEventSink)?
 
     init(request: UpstreamRequest, eventLoop: any EventLoop, engine: CurlEngine, sink: any UpstreamEventSink) {
-        self.request = request
+        self.curlRequest = request
         self.eventLoop = eventLoop
         self.engine = engine
         self.sink = sink

@@ -4,7 +4,12 @@ import NIOHTTP1
 /// The state of one request on a client connection, from its head to the access log.
 /// Event-loop confined (owned by `ProxyHandler`).
 final class Exchange {
-    let head: HTTPRequestHead
+    // What the rest of the exchange needs from the request head, kept instead of the head
+    // itself: an event stream can stay open for hours and should not hold its headers.
+    let version: HTTPVersion
+    let isHEADRequest: Bool
+    /// The request announced a body (Content-Length > 0 or chunked).
+    let requestBodyExpected: Bool
     let facts: RequestFacts
     let runtime: Runtime
     let startedAt = NIODeadline.now()
@@ -13,7 +18,13 @@ final class Exchange {
     var path = ""
     var route: String?
     var status = 0
-    var denial: Denial?
+    /// Boxed: a `Denial` is several hundred bytes inline, and most exchanges (every open
+    /// stream among them) never have one.
+    var denial: Denial? {
+        get { deniedWith?.denial }
+        set { deniedWith = newValue.map(DenialBox.init) }
+    }
+    private var deniedWith: DenialBox?
     var identity: Identity?
     /// Added to the upstream's response head (the rate-limit fields).
     var extraResponseHeaders: [(name: String, value: String)] = []
@@ -42,7 +53,9 @@ final class Exchange {
     var bytesOut = 0
 
     init(head: HTTPRequestHead, facts: RequestFacts, runtime: Runtime) {
-        self.head = head
+        self.version = head.version
+        self.isHEADRequest = head.method == .HEAD
+        self.requestBodyExpected = ProxyHandler.bodyFraming(head.headers).mayHaveBytes
         self.facts = facts
         self.runtime = runtime
         self.method = head.method.rawValue
@@ -91,6 +104,11 @@ final class Exchange {
             bytesOut: bytesOut
         )
     }
+}
+
+private final class DenialBox {
+    let denial: Denial
+    init(_ denial: Denial) { self.denial = denial }
 }
 
 extension UpstreamRequest.Body {

@@ -287,14 +287,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             var fields = HTTPHeaders(headers.map { ($0.name, $0.value) })
             fields.replaceOrAdd(name: "X-Request-Id", value: exchange.facts.requestID)
             for (name, value) in exchange.extraResponseHeaders { fields.replaceOrAdd(name: name, value: value) }
-            if exchange.head.version.major == 1 && exchange.head.version.minor == 0
+            if exchange.version.major == 1 && exchange.version.minor == 0
                 && !fields.contains(name: "content-length")
             {
                 exchange.keepAlive = false  // an HTTP/1.0 body without length ends with the connection
             }
             if !exchange.keepAlive { fields.replaceOrAdd(name: "Connection", value: "close") }
             let head = HTTPResponseHead(
-                version: exchange.head.version,
+                version: exchange.version,
                 status: HTTPResponseStatus(statusCode: status),
                 headers: fields
             )
@@ -359,7 +359,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     /// A 503 the gateway answers itself before any upstream was involved.
     private func answerUnavailable(_ exchange: Exchange, _ response: ErrorResponse, context: ChannelHandlerContext) {
         exchange.status = response.status
-        let bodyPending = Self.bodyFraming(exchange.head.headers).mayHaveBytes
+        let bodyPending = exchange.requestBodyExpected
         if bodyPending {
             exchange.keepAlive = false
             endResponseEarly(exchange, with: response, context: context)
@@ -384,7 +384,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         exchange.denial = denial
         if exchange.transfer != nil { exchange.abandon() }
         let bodyPending =
-            !exchange.requestEnded && (exchange.bytesIn > 0 || Self.bodyFraming(exchange.head.headers).mayHaveBytes)
+            !exchange.requestEnded && (exchange.bytesIn > 0 || exchange.requestBodyExpected)
         if bodyPending {
             // Answer now, without reading a body nobody wants.
             exchange.keepAlive = false
@@ -450,7 +450,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     ) {
         let body = response.body(requestID: exchange.facts.requestID, allocator: context.channel.allocator)
         let head = response.head(
-            version: exchange.head.version,
+            version: exchange.version,
             requestID: exchange.facts.requestID,
             keepAlive: exchange.keepAlive,
             bodyLength: body.readableBytes
@@ -458,7 +458,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         exchange.bytesOut += body.readableBytes
         exchange.endWritten = true
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if exchange.head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        if !exchange.isHEADRequest { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: endPromise)
     }
 
