@@ -82,6 +82,28 @@ import Testing
         }
     }
 
+    @Test("the header timeout restarts after each response: a keep-alive client pausing between requests is kept")
+    func headerTimeoutRestartsPerRequest() async throws {
+        // header_timeout 1.5 s. The connection's timer is first armed for t = 1.5 s; the
+        // first request at t = 1 s moves the deadline to about 2.5 s, so when the timer
+        // fires at 1.5 s it must re-arm instead of closing; the second request at t = 2 s
+        // is answered, and the connection is closed once it has been idle for 1.5 s.
+        try await GatewayFixture.with(configure: { $0.server.headerTimeout = .milliseconds(1500) }) { gw in
+            let result = try await RawHTTPClient.slowWrite(
+                port: gw.port,
+                slices: [
+                    "\r\n", "GET /api/one HTTP/1.1\r\nHost: x\r\n\r\n", "GET /api/two HTTP/1.1\r\nHost: x\r\n\r\n",
+                ],
+                delay: .seconds(1),
+                readTimeout: .seconds(6)
+            )
+            #expect(result.response.responses().map(\.status) == [200, 200])
+            #expect(result.closedByPeer)
+            if let after = result.peerClosedAfter { #expect(after > .milliseconds(2500)) }
+            #expect(gw.upstream.received().map(\.uri) == ["/one", "/two"])
+        }
+    }
+
     @Test("Accept: text/event-stream, in any case and among other types, picks the stream lane")
     func streamLaneSelection() {
         #expect(Forwarder.acceptsEventStream([("Accept", "text/event-stream")]))

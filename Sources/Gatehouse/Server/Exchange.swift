@@ -36,8 +36,8 @@ final class Exchange {
     var transfer: UpstreamTransfer?
     var upstreamStarted: NIODeadline?
     var upstreamHeadAt: NIODeadline?
-    var responseTimeout: Scheduled<Void>?
-    var idleCheck: Scheduled<Void>?
+    /// The upstream's response head is due by then (`upstream_response_timeout`).
+    var responseDeadline: NIODeadline?
     var idleTimeout: Duration = .seconds(300)
     var lastActivity = NIODeadline.now()
 
@@ -67,10 +67,7 @@ final class Exchange {
     }
 
     func cancelTimers() {
-        responseTimeout?.cancel()
-        responseTimeout = nil
-        idleCheck?.cancel()
-        idleCheck = nil
+        responseDeadline = nil
     }
 
     /// Stops the upstream side, if any is still running.

@@ -57,7 +57,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     }
 
     private var state = State.idle
-    private var headerTimeout: Scheduled<Void>?
+    /// While idle: the request head must have arrived by then.
+    private var headerDeadline: NIODeadline?
+    /// The connection's one timer (see "Timers") and when it fires.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
     private var readsPaused = false
     private var readPending = false
 
@@ -83,7 +87,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        headerTimeout?.cancel()
+        timer?.cancel()
+        timer = nil
         let channel = context.channel
         services.connections.withLockedValue { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
         switch state {
@@ -107,8 +112,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            headerTimeout?.cancel()
-            headerTimeout = nil
+            headerDeadline = nil
             receiveHead(head, context: context)
         case .body(let buffer):
             receiveBody(buffer, context: context)
@@ -269,7 +273,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
         guard let context, case .proxying(let exchange) = state, exchange.transfer === transfer else { return }
         switch event {
         case .head(let status, let headers):
-            exchange.responseTimeout?.cancel()
+            exchange.responseDeadline = nil
             exchange.responseStarted = true
             exchange.status = status
             let headAt = NIODeadline.now()
@@ -318,7 +322,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             }
         case .failed(let failure):
             exchange.upstreamFinished = true
-            exchange.responseTimeout?.cancel()
+            exchange.responseDeadline = nil
             if exchange.responseStarted {
                 // Never fabricate a status after the head went out: deliver what did
                 // arrive (it may still be unflushed in this same batch), then cut the
@@ -498,55 +502,82 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     }
 
     // MARK: Timers
+    //
+    // One NIO timer per connection, re-armed lazily. The three deadlines (a request head
+    // within `header_timeout`, a response head within `upstream_response_timeout`, no
+    // silence longer than `stream_idle_timeout`) are plain fields; the timer only has to
+    // fire no later than the earliest of them, and when it fires it acts on what is due
+    // and re-arms for the rest. Scheduling and cancelling a NIO task per deadline per
+    // request cost a heap insert and a linear-scan removal each, which with thousands of
+    // open streams on a loop grew with the number of streams.
 
     /// Slow-loris guard: a request head must arrive within `header_timeout` of the
     /// connection opening or the previous response ending; otherwise the connection goes.
     private func armHeaderTimeout(context: ChannelHandlerContext) {
-        headerTimeout?.cancel()
-        let timeout = services.runtimes.runtime.config.server.headerTimeout
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        headerTimeout = context.eventLoop.scheduleTask(in: .init(timeout)) {
-            let handler = loopBound.value
-            guard case .idle = handler.state else { return }
-            handler.context?.close(promise: nil)
-        }
+        let deadline = NIODeadline.now() + .init(services.runtimes.runtime.config.server.headerTimeout)
+        headerDeadline = deadline
+        wakeUp(by: deadline, context: context)
     }
 
     private func scheduleResponseTimeout(_ exchange: Exchange, after timeout: Duration, context: ChannelHandlerContext)
     {
-        let loopBound = NIOLoopBound((self, exchange), eventLoop: context.eventLoop)
-        exchange.responseTimeout = context.eventLoop.scheduleTask(in: .init(timeout)) {
-            let (handler, exchange) = loopBound.value
-            guard let context = handler.context, case .proxying(let current) = handler.state, current === exchange,
-                !exchange.responseStarted
-            else { return }
-            exchange.upstreamFinished = true
-            handler.answerUpstreamFailure(
-                exchange, .timedOut("no response head within upstream_response_timeout"), context: context)
-        }
+        let deadline = NIODeadline.now() + .init(timeout)
+        exchange.responseDeadline = deadline
+        wakeUp(by: deadline, context: context)
     }
 
     /// `stream_idle_timeout`: no bytes either way for that long ends the exchange.
     private func scheduleIdleCheck(_ exchange: Exchange, context: ChannelHandlerContext) {
-        let loopBound = NIOLoopBound((self, exchange), eventLoop: context.eventLoop)
-        let deadline = exchange.lastActivity + .init(exchange.idleTimeout)
-        exchange.idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, exchange) = loopBound.value
-            guard let context = handler.context, case .proxying(let current) = handler.state, current === exchange
-            else { return }
-            if exchange.lastActivity + .init(exchange.idleTimeout) > NIODeadline.now() {
-                handler.scheduleIdleCheck(exchange, context: context)
-                return
-            }
-            exchange.abandon()
-            if exchange.responseStarted {
-                exchange.logNote = "stream idle timeout"
-                handler.logAccess(exchange)
-                handler.state = .idle
+        wakeUp(by: exchange.lastActivity + .init(exchange.idleTimeout), context: context)
+    }
+
+    /// Makes sure the connection's timer fires at `deadline` or earlier.
+    private func wakeUp(by deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let armedFor = timerDeadline, armedFor <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.deadlinesDue() }
+    }
+
+    private func deadlinesDue() {
+        timer = nil
+        timerDeadline = nil
+        guard let context else { return }
+        let now = NIODeadline.now()
+        switch state {
+        case .idle:
+            guard let deadline = headerDeadline else { return }
+            if deadline <= now {
                 context.close(promise: nil)
             } else {
-                handler.answerUpstreamFailure(exchange, .timedOut("stream idle timeout"), context: context)
+                wakeUp(by: deadline, context: context)
             }
+        case .proxying(let exchange):
+            if !exchange.responseStarted, let deadline = exchange.responseDeadline, deadline <= now {
+                exchange.upstreamFinished = true
+                answerUpstreamFailure(
+                    exchange, .timedOut("no response head within upstream_response_timeout"), context: context)
+                return
+            }
+            let idleDeadline = exchange.lastActivity + .init(exchange.idleTimeout)
+            if idleDeadline <= now {
+                exchange.abandon()
+                if exchange.responseStarted {
+                    exchange.logNote = "stream idle timeout"
+                    logAccess(exchange)
+                    state = .idle
+                    context.close(promise: nil)
+                } else {
+                    answerUpstreamFailure(exchange, .timedOut("stream idle timeout"), context: context)
+                }
+                return
+            }
+            var next = idleDeadline
+            if !exchange.responseStarted, let deadline = exchange.responseDeadline { next = min(next, deadline) }
+            wakeUp(by: next, context: context)
+        case .draining:
+            break  // the response is out; the connection closes on its own schedule
         }
     }
 
