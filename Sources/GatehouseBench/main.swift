@@ -178,3 +178,48 @@ let limiterCost = measure("RateLimiter.consume (100k identities)") { i in
     _ = limiter.consume(key: keys[i % keys.count], policy: policy, now: MonotonicClock.seconds())
 }
 print(String(format: "    consume / reference = %.2f", limiterCost / dictCost))
+
+print("The whole gate per request: route, credential, scopes, rate limit, upstream headers")
+print("(reference = copying the request's header list into new Strings)")
+var gateConfig = config
+gateConfig.routes = [
+    RouteConfig(
+        name: "open", path: "/open", upstream: UpstreamURL(scheme: "http", host: "127.0.0.1", port: 1, basePath: ""),
+        auth: .none),
+    RouteConfig(
+        name: "mcp", path: "/mcp", upstream: UpstreamURL(scheme: "http", host: "127.0.0.1", port: 1, basePath: ""),
+        scopes: ["mcp:read"]),
+]
+gateConfig.rateLimits.defaultPolicy = RateLimitPolicy(name: "default", requests: 1_000_000_000, per: .seconds(1))
+let gateRuntime = Runtime(
+    config: gateConfig,
+    authenticator: try CredentialSetup.build(gateConfig, apiKeys: APIKeyVerifier(prefix: "ghk")).authenticator)
+let gate = Gate(runtime: gateRuntime)
+let hsToken = try token(alg: "HS256", kid: "", iss: "https://hs.bench", sub: "user-1").0
+let browserHeaders: [(name: String, value: String)] = [
+    ("Host", "gateway.example"), ("User-Agent", "bench/1.0"), ("Accept", "application/json, text/event-stream"),
+    ("Content-Type", "application/json"), ("X-User-Id", "spoofed"), ("traceparent", "00-0af7651916cd43dd-01"),
+    ("Mcp-Session-Id", "3f2a9c"),
+]
+let peer = IPAddress.parse("127.0.0.1")
+let headerCopyCost = measure("header list copied into new Strings (reference)") { _ in
+    _ = browserHeaders.map { (name: String(decoding: Array($0.name.utf8), as: UTF8.self), value: $0.value) }
+}
+let openRequest = IncomingRequest(method: "POST", target: "/open/tools/call", headers: browserHeaders, peer: peer)
+let openCost = measure("Gate.decide, no-auth route") { _ in
+    guard case .forward = gate.decide(openRequest, facts: gate.facts(for: openRequest), now: now) else {
+        fatalError("refused")
+    }
+}
+let jwtRequest = IncomingRequest(
+    method: "POST", target: "/mcp/tools/call", headers: browserHeaders + [("Authorization", "Bearer " + hsToken)],
+    peer: peer)
+let jwtCost = measure("Gate.decide, JWT route, cached token") { _ in
+    guard case .forward = gate.decide(jwtRequest, facts: gate.facts(for: jwtRequest), now: now) else {
+        fatalError("refused")
+    }
+}
+print(
+    String(
+        format: "    no-auth / reference = %.2f   JWT / reference = %.2f", openCost / headerCopyCost,
+        jwtCost / headerCopyCost))
