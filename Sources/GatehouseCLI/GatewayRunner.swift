@@ -22,6 +22,7 @@ enum GatewayRunner {
     }
 
     static func start(_ server: GatewayServer, hint: String = "") async throws {
+        OpenFileLimit.raiseToHardLimit()
         do {
             try await server.start()
         } catch let error as ServerStartError {
