@@ -22,7 +22,7 @@ public enum PresentedCredential: Sendable, Equatable {
         for (name, value) in headers {
             let candidate: PresentedCredential
             let nameLength = name.utf8.count
-            if nameLength == 13 && name.lowercased() == "authorization" {
+            if nameLength == 13 && name.equalsASCIICaseInsensitive("authorization") {
                 guard let token = bearerToken(value) else { continue }
                 if token.isEmpty {
                     candidate = .emptyBearer
@@ -31,7 +31,7 @@ public enum PresentedCredential: Sendable, Equatable {
                 } else {
                     candidate = .jwt(token)
                 }
-            } else if nameLength == keyHeaderLength && name.lowercased() == lowerKeyHeader {
+            } else if nameLength == keyHeaderLength && name.equalsASCIICaseInsensitive(lowerKeyHeader) {
                 let key = String(value.trimmingASCIIWhitespace())
                 candidate = key.isEmpty ? .emptyBearer : .apiKey(key)
             } else {

@@ -46,16 +46,49 @@ enum CurlRequestSetup {
         var list: UnsafeMutablePointer<curl_slist>?
         var sawAccept = false
         for (name, value) in request.headers {
-            if !sawAccept && name.count == 6 && name.lowercased() == "accept" { sawAccept = true }
-            // "Name;" is libcurl's spelling for a field with an empty value ("Name:" deletes it).
-            let line = value.isEmpty ? name + ";" : name + ": " + value
-            list = curl_slist_append(list, line)
+            if !sawAccept && name.equalsASCIICaseInsensitive("accept") { sawAccept = true }
+            list = appendLine(to: list, name: name, value: value)
         }
         // Suppress the fields libcurl would add on its own: the client did not send them.
         if !sawAccept { list = curl_slist_append(list, "Accept:") }
         list = curl_slist_append(list, "Expect:")
         _ = gh_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
         return list
+    }
+
+    /// Appends "Name: value" to the list, or "Name;" (libcurl's spelling for a field with
+    /// an empty value; "Name:" would delete it). libcurl copies the line, so it is built in
+    /// a stack buffer rather than as a Swift String per field. The pointer work is sound:
+    /// the buffer has exactly `length + 1` bytes, each written once, and libcurl copies
+    /// the NUL-terminated line before the buffer goes away.
+    private static func appendLine(
+        to list: UnsafeMutablePointer<curl_slist>?, name: String, value: String
+    ) -> UnsafeMutablePointer<curl_slist>? {
+        var name = name
+        var value = value
+        return name.withUTF8 { nameBytes in
+            value.withUTF8 { valueBytes in
+                let length = nameBytes.count + (valueBytes.isEmpty ? 1 : 2 + valueBytes.count)
+                return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length + 1) { line in
+                    guard let base = line.baseAddress else { return list }
+                    var at = base
+                    if let bytes = nameBytes.baseAddress { at.initialize(from: bytes, count: nameBytes.count) }
+                    at += nameBytes.count
+                    if valueBytes.isEmpty {
+                        at.initialize(to: UInt8(ascii: ";"))
+                        at += 1
+                    } else {
+                        at.initialize(to: UInt8(ascii: ":"))
+                        (at + 1).initialize(to: UInt8(ascii: " "))
+                        at += 2
+                        if let bytes = valueBytes.baseAddress { at.initialize(from: bytes, count: valueBytes.count) }
+                        at += valueBytes.count
+                    }
+                    at.initialize(to: 0)
+                    return base.withMemoryRebound(to: CChar.self, capacity: length + 1) { curl_slist_append(list, $0) }
+                }
+            }
+        }
     }
 
     private static func setUpload(

@@ -12,10 +12,23 @@ enum HopByHopHeaders {
         }
     }
 
+    /// The same test on a name in any case, without building a lower-cased copy: the
+    /// response filter runs it on every field of every response.
+    static func isHopByHop(name: String) -> Bool {
+        switch name.utf8.count {
+        case 2: return name.equalsASCIICaseInsensitive("te")
+        case 7: return name.equalsASCIICaseInsensitive("trailer") || name.equalsASCIICaseInsensitive("upgrade")
+        case 10: return name.equalsASCIICaseInsensitive("connection") || name.equalsASCIICaseInsensitive("keep-alive")
+        case 17:
+            return name.equalsASCIICaseInsensitive("transfer-encoding") || name.hasASCIICaseInsensitivePrefix("proxy-")
+        default: return name.hasASCIICaseInsensitivePrefix("proxy-")
+        }
+    }
+
     /// Lower-cased names listed in every `Connection` field: they are hop-by-hop too.
     static func namedInConnection(_ headers: [(name: String, value: String)]) -> Set<String> {
         var named: Set<String> = []
-        for (name, value) in headers where name.lowercased() == "connection" {
+        for (name, value) in headers where name.equalsASCIICaseInsensitive("connection") {
             for token in value.split(separator: ",") {
                 let trimmed = token.trimmingASCIIWhitespace().lowercased()
                 if !trimmed.isEmpty { named.insert(trimmed) }
@@ -29,10 +42,28 @@ enum HopByHopHeaders {
     static func filterResponse(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
         let named = namedInConnection(headers)
         return headers.filter { field in
-            let lower = field.name.lowercased()
-            return !isHopByHop(lowercased: lower) && !named.contains(lower)
+            !isHopByHop(name: field.name) && (named.isEmpty || !named.contains(field.name.lowercased()))
         }
     }
+}
+
+extension String {
+    /// ASCII case-insensitive equality with `lowercased`, which must be all lower case.
+    func equalsASCIICaseInsensitive(_ lowercased: String) -> Bool {
+        utf8.count == lowercased.utf8.count && utf8.elementsEqual(lowercased.utf8) { $0.asciiLowercased == $1 }
+    }
+
+    /// Whether the name starts with `lowercasedPrefix` (all lower case), ignoring ASCII case.
+    func hasASCIICaseInsensitivePrefix(_ lowercasedPrefix: String) -> Bool {
+        utf8.count >= lowercasedPrefix.utf8.count
+            && utf8.prefix(lowercasedPrefix.utf8.count).elementsEqual(lowercasedPrefix.utf8) {
+                $0.asciiLowercased == $1
+            }
+    }
+}
+
+extension UInt8 {
+    var asciiLowercased: UInt8 { self >= 65 && self <= 90 ? self | 0x20 : self }
 }
 
 extension StringProtocol {

@@ -31,9 +31,22 @@ extension UpstreamTransfer {
             return
         }
         guard let colon = content.firstIndex(of: UInt8(ascii: ":")) else { return }
+        // Trim the value's bytes before making a String of them: one copy, not two.
+        var valueStart = colon + 1
+        var valueEnd = content.count
+        while valueStart < valueEnd,
+            content[valueStart] == UInt8(ascii: " ") || content[valueStart] == UInt8(ascii: "\t")
+        {
+            valueStart += 1
+        }
+        while valueEnd > valueStart,
+            content[valueEnd - 1] == UInt8(ascii: " ") || content[valueEnd - 1] == UInt8(ascii: "\t")
+        {
+            valueEnd -= 1
+        }
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: content[0..<colon]), as: UTF8.self)
-        let value = String(decoding: UnsafeRawBufferPointer(rebasing: content[(colon + 1)...]), as: UTF8.self)
-        curlResponseHeaders.append((name, String(value.trimmingASCIIWhitespace())))
+        let value = String(decoding: UnsafeRawBufferPointer(rebasing: content[valueStart..<valueEnd]), as: UTF8.self)
+        curlResponseHeaders.append((name, value))
     }
 
     /// "HTTP/1.1 204 No Content" → 204; 0 when the line is malformed.

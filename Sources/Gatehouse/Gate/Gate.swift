@@ -14,9 +14,9 @@ public struct Gate: Sendable {
         var forwardedFor: [String] = []
         var requestIDCandidate: String?
         for field in request.headers {
-            switch field.name.count {
-            case 15 where field.name.lowercased() == "x-forwarded-for": forwardedFor.append(field.value)
-            case 12 where requestIDCandidate == nil && field.name.lowercased() == "x-request-id":
+            switch field.name.utf8.count {
+            case 15 where field.name.equalsASCIICaseInsensitive("x-forwarded-for"): forwardedFor.append(field.value)
+            case 12 where requestIDCandidate == nil && field.name.equalsASCIICaseInsensitive("x-request-id"):
                 requestIDCandidate = field.value
             default: break
             }

@@ -8,6 +8,16 @@ public final class GatewayMetrics: Sendable {
     private let openStreams: Gauge
     private let keyStoreReloads: Counter
     private let keyStoreReloadsSeen = NIOLockedValueBox(0)
+    // Per-request handles, looked up once per (route, status) and route: building the
+    // descriptor, label list and registry key on every request cost more than the count.
+    // Bounded by the configured routes times the status codes seen.
+    private let requestCounters = NIOLockedValueBox<[RequestKey: Counter]>([:])
+    private let upstreamHistograms = NIOLockedValueBox<[String: DurationHistogram]>([:])
+
+    private struct RequestKey: Hashable {
+        let route: String?
+        let status: Int
+    }
 
     // Descriptors are rebuilt per use: MetricNameDescriptor is not Sendable, so it cannot
     // be a static constant; it is a small value.
@@ -62,10 +72,18 @@ public final class GatewayMetrics: Sendable {
 
     /// Every response, the gateway's own refusals included (`route="none"` when no route matched).
     public func requestCompleted(route: String?, status: Int) {
-        registry.makeCounter(
+        let key = RequestKey(route: route, status: status)
+        if let counter = requestCounters.withLockedValue({ $0[key] }) {
+            counter.increment()
+            return
+        }
+        // The registry hands out one counter per name and labels, so a race here is harmless.
+        let counter = registry.makeCounter(
             descriptor: Self.requests,
             labels: [("route", route ?? "none"), ("status", String(status))]
-        ).increment()
+        )
+        requestCounters.withLockedValue { $0[key] = counter }
+        counter.increment()
     }
 
     public func denied(reason: String) {
@@ -74,11 +92,17 @@ public final class GatewayMetrics: Sendable {
 
     /// Time from sending the request upstream to its response head.
     public func upstreamResponded(route: String, after duration: Duration) {
-        registry.makeDurationHistogram(
+        if let histogram = upstreamHistograms.withLockedValue({ $0[route] }) {
+            histogram.record(duration)
+            return
+        }
+        let histogram = registry.makeDurationHistogram(
             descriptor: Self.upstreamDuration,
             labels: [("route", route)],
             buckets: Self.latencyBuckets
-        ).record(duration)
+        )
+        upstreamHistograms.withLockedValue { $0[route] = histogram }
+        histogram.record(duration)
     }
 
     public func streamOpened() { openStreams.increment() }
