@@ -138,21 +138,30 @@ public enum AuthMode: String, Sendable, Equatable {
 
 /// An upstream base URL, split once at load time so the hot path only concatenates.
 public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
-    public var scheme: String  // "http" | "https"
-    public var host: String  // IPv6 without brackets
-    public var port: Int
+    public var scheme: String {  // "http" | "https"
+        didSet { origin = Self.origin(scheme, host, port) }
+    }
+    public var host: String {  // IPv6 without brackets
+        didSet { origin = Self.origin(scheme, host, port) }
+    }
+    public var port: Int {
+        didSet { origin = Self.origin(scheme, host, port) }
+    }
     /// Path without a trailing slash; "" for the root.
     public var basePath: String
+    /// `scheme://host:port` (brackets around IPv6 hosts), built once: every forwarded
+    /// request starts its URL with it.
+    public private(set) var origin: String
 
     public init(scheme: String, host: String, port: Int, basePath: String) {
         self.scheme = scheme
         self.host = host
         self.port = port
         self.basePath = basePath
+        self.origin = Self.origin(scheme, host, port)
     }
 
-    /// `scheme://host:port` (brackets around IPv6 hosts).
-    public var origin: String {
+    private static func origin(_ scheme: String, _ host: String, _ port: Int) -> String {
         let h = host.contains(":") ? "[\(host)]" : host
         return "\(scheme)://\(h):\(port)"
     }

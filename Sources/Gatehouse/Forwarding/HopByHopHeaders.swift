@@ -30,8 +30,14 @@ enum HopByHopHeaders {
         var named: Set<String> = []
         for (name, value) in headers where name.equalsASCIICaseInsensitive("connection") {
             for token in value.split(separator: ",") {
-                let trimmed = token.trimmingASCIIWhitespace().lowercased()
-                if !trimmed.isEmpty { named.insert(trimmed) }
+                let trimmed = token.trimmingASCIIWhitespace()
+                // The usual `keep-alive` and `close` are options, not field names.
+                if trimmed.isEmpty || String(trimmed).equalsASCIICaseInsensitive("keep-alive")
+                    || String(trimmed).equalsASCIICaseInsensitive("close")
+                {
+                    continue
+                }
+                named.insert(trimmed.lowercased())
             }
         }
         return named
@@ -41,9 +47,13 @@ enum HopByHopHeaders {
     /// `Connection` removed, order otherwise kept.
     static func filterResponse(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
         let named = namedInConnection(headers)
-        return headers.filter { field in
-            !isHopByHop(name: field.name) && (named.isEmpty || !named.contains(field.name.lowercased()))
+        var kept: [(name: String, value: String)] = []
+        kept.reserveCapacity(headers.count)
+        for field in headers
+        where !isHopByHop(name: field.name) && (named.isEmpty || !named.contains(field.name.lowercased())) {
+            kept.append(field)
         }
+        return kept
     }
 }
 

@@ -12,6 +12,7 @@ extension UpstreamTransfer {
         if content.starts(with: "HTTP/".utf8) {
             curlResponseStatus = Self.statusCode(fromStatusLine: content)
             curlResponseHeaders.removeAll(keepingCapacity: true)
+            curlResponseHeaders.reserveCapacity(16)  // one allocation, not one per doubling
             return
         }
         if content.isEmpty {

@@ -191,6 +191,7 @@ public final class UpstreamTransfer: @unchecked Sendable {
 
     /// Queues an event for the next batch hop to the event loop.
     func curlEnqueue(_ event: UpstreamEvent) {
+        if curlPending.capacity == 0 { curlPending.reserveCapacity(4) }  // head, body, end
         curlPending.append(event)
         if !curlQueuedForFlush {
             curlQueuedForFlush = true
