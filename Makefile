@@ -5,7 +5,7 @@ SWIFT        ?= swift
 APT_PACKAGES := libcurl4-openssl-dev libssl-dev libsqlite3-dev pkg-config ca-certificates curl openssl
 BIN          := .build/debug/gatehouse
 
-.PHONY: all deps build run run-example test lint format bench
+.PHONY: all deps build run run-example test lint format bench soak
 
 all: build
 
@@ -50,9 +50,22 @@ bench: deps
 	$(SWIFT) build -c release --scratch-path .build-release --product gatehouse
 	$(SWIFT) build -c release --scratch-path .build-release --product gatehouse-bench
 	.build-release/release/gatehouse-bench 1
-	python3 bench/sse_load.py --streams 1000 --duration 10
+	python3 bench/first_event.py
+	python3 bench/sse_load.py --streams $(BENCH_STREAMS) --duration 10
 	bench/compare/run.sh --alg RS256,ES256,HS256 --variants single,many,fresh \
 		--candidate "$$PWD/bench/candidate-auth.sh" --candidate-name gatehouse
+	bench/compare/run.sh --alg RS256 --variants single \
+		--candidate "$$PWD/bench/candidate-noauth.sh" --candidate-name gatehouse-noauth
+
+# Open SSE streams for `make bench`: each costs the gateway two descriptors, so the
+# default stays under a 20,000-descriptor hard limit (`ulimit -Hn`).
+BENCH_STREAMS ?= 9900
+
+# Ten minutes of mixed load (valid, invalid, rate-limited, SSE churn); fails if the
+# gateway's RSS grows by 5 % or more after warm-up.
+soak: deps
+	$(SWIFT) build -c release --scratch-path .build-release --product gatehouse
+	python3 bench/soak.py --duration 600
 
 lint:
 	$(SWIFT) format lint --strict --recursive --configuration .swift-format Package.swift Sources Tests

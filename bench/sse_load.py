@@ -8,7 +8,7 @@ prints the ratio and the gateway's RSS. Loopback only; every wait and load run i
 
 usage: bench/sse_load.py [--streams 1000] [--duration 10] [--connections 50]
 """
-import argparse, asyncio, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, asyncio, os, re, resource, shutil, signal, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(HERE, "..", ".build-release", "release", "gatehouse"))
@@ -72,6 +72,13 @@ async def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=50)
     args = ap.parse_args()
+    # This client holds one descriptor per stream (the gateway raises its own limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.streams * 2 + 100 > hard:
+        print(f"note: the hard open-file limit is {hard}; the gateway needs two descriptors per stream,"
+              f" so {args.streams} streams may not all open (ulimit -Hn)")
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
 

@@ -13,6 +13,7 @@ struct EchoCommand: AsyncParsableCommand {
     var listen: String = "127.0.0.1:3001"
 
     func run() async throws {
+        OpenFileLimit.raiseToHardLimit()  // it holds one descriptor per open stream
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             printError("--listen must be host:port, got \(listen)")
             throw ExitStatus.userError
