@@ -21,8 +21,12 @@ static inline CURLcode gh_easy_setopt_data_callback(CURL *h, CURLoption o, gh_da
 
 typedef curl_socket_t (*gh_opensocket_callback)(void *clientp, curlsocktype purpose, struct curl_sockaddr *address);
 static inline CURLcode gh_easy_setopt_opensocket_callback(CURL *h, gh_opensocket_callback f) { return curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, f); }
+typedef int (*gh_closesocket_callback)(void *clientp, curl_socket_t item);
+static inline CURLcode gh_easy_setopt_closesocket_callback(CURL *h, gh_closesocket_callback f) { return curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, f); }
 // What libcurl's default open-socket function does, plus close-on-exec.
 static inline curl_socket_t gh_open_socket(struct curl_sockaddr *a) { return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol); }
+
+static inline int gh_close_socket(curl_socket_t s) { return close(s); }
 
 static inline CURLcode gh_easy_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode gh_easy_getinfo_ptr(CURL *h, CURLINFO i, void **v) { return curl_easy_getinfo(h, i, v); }

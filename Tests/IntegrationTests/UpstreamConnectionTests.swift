@@ -5,6 +5,25 @@ import Testing
 /// How the gateway manages its upstream sockets and client read interest, seen from
 /// outside: the lazy epoll registration of the curl engine, the separate lane for event
 /// streams, and reads kept armed while a response is pending.
+/// This machine's host name, when it resolves to a loopback address: a name libcurl must
+/// hand to its resolver (it answers `localhost` itself).
+let loopbackHostName: String? = {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count) == 0 else { return nil }
+    let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard !name.isEmpty, !name.lowercased().hasSuffix("localhost") else { return nil }
+    var hints = addrinfo()
+    hints.ai_family = AF_INET
+    var result: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(name, nil, &hints, &result) == 0, let first = result else { return nil }
+    defer { freeaddrinfo(result) }
+    guard let address = first.pointee.ai_addr else { return nil }
+    let isLoopback = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+        UInt32(bigEndian: $0.pointee.sin_addr.s_addr) >> 24 == 127
+    }
+    return isLoopback ? name : nil
+}()
+
 @Suite("Upstream connections") struct UpstreamConnectionTests {
     @Test("an upstream that closes every connection: 100 sequential requests, 100 fresh sockets, all answered")
     func everyConnectionClosed() async throws {
@@ -101,6 +120,38 @@ import Testing
             #expect(result.closedByPeer)
             if let after = result.peerClosedAfter { #expect(after > .milliseconds(2500)) }
             #expect(gw.upstream.received().map(\.uri) == ["/one", "/two"])
+        }
+    }
+
+    @Test(
+        "an upstream named by host name is resolved even after pooled connections were closed",
+        .enabled(if: loopbackHostName != nil, "the machine's host name does not resolve to 127.0.0.0/8")
+    )
+    func hostNameUpstreamAfterClosedConnections() async throws {
+        // libcurl's threaded resolver hands the engine a socketpair it did not open through
+        // our open-socket callback. If its descriptor number is one a closed upstream
+        // connection just gave back, a registration record outliving that connection
+        // would leave the resolver unwatched and the request hanging until the timeout.
+        // The collision itself depends on which numbers the process hands out (this test
+        // did not fail with the bug reintroduced); what it checks every time is that the
+        // resolver path works right after closed connections.
+        let name = try #require(loopbackHostName)
+        try await GatewayFixture.with(configure: { config in
+            guard var byName = config.routes.first(where: { $0.path == "/api" }) else { return }
+            byName.name = "by-name"
+            byName.path = "/by-name"
+            byName.upstream.host = name
+            config.routes.append(byName)
+        }) { gw in
+            for _ in 0..<3 {
+                let closing = try await CurlClient.request(url: gw.url("/api/hop-by-hop"), timeout: .seconds(10))
+                #expect(closing.status == 200)
+            }
+            let started = ContinuousClock.now
+            let response = try await CurlClient.request(url: gw.url("/by-name/x"), timeout: .seconds(20))
+            #expect(response.status == 200, "curl code \(response.curlCode)")
+            // A stalled resolver would only give up at the 5 s connect timeout.
+            #expect(ContinuousClock.now - started < .seconds(4))
         }
     }
 

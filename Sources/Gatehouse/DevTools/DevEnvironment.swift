@@ -119,7 +119,7 @@ public struct DevEnvironment: Sendable {
         claims.field("scope", scopes)
         claims.field("iat", Int(now))
         claims.field("exp", Int(now + lifetime))
-        claims.field("jti", RequestID.generate())
+        claims.field("jti", UUID().uuidString.lowercased())  // random, unlike request ids
         let signingInput =
             Base64URL.encode(Array(header.finish().utf8)) + "." + Base64URL.encode(Array(claims.finish().utf8))
         let signature = try key.key.signature(for: Array(signingInput.utf8))

@@ -56,3 +56,10 @@ let curlOpenSocketCallback: gh_opensocket_callback = { clientp, _, address in
     }
     return socket
 }
+
+/// CURLOPT_CLOSESOCKETFUNCTION: the other end of a socket's life; the engine forgets the
+/// descriptor before the number can be handed out again.
+let curlCloseSocketCallback: gh_closesocket_callback = { clientp, socket in
+    if let clientp { Unmanaged<CurlEngine>.fromOpaque(clientp).takeUnretainedValue().curlClosed(socket: socket) }
+    return gh_close_socket(socket)
+}

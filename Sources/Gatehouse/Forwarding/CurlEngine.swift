@@ -275,12 +275,18 @@ final class CurlEngine: @unchecked Sendable {
         dirty.append(transfer)
     }
 
-    /// Registration is lazy: libcurl removes a connection's socket from its interest set
-    /// when a transfer ends and adds it back, with the same events, when the pooled
+    /// Registration is lazy for the upstream connections libcurl opens through our
+    /// open-socket callback: libcurl removes a pooled connection's socket from its
+    /// interest set when a transfer ends and adds it back, with the same events, when the
     /// connection carries the next request. Applying that literally costs two
     /// `epoll_ctl` calls per request; keeping the registration and ignoring (then
-    /// dropping) events nobody asked for costs none. Closed descriptors leave epoll on
-    /// their own; a reused number is reset in `curlOpened`.
+    /// dropping) events nobody asked for costs none.
+    ///
+    /// Records never outlive their descriptor: `curlOpened` starts one and `curlClosed`
+    /// (libcurl's close-socket callback) ends it. Sockets libcurl watches without having
+    /// opened them through the callback (the threaded resolver's socketpair) get no
+    /// laziness: they are registered and removed literally, so a reused descriptor
+    /// number can never inherit a registration epoll no longer has.
     func curlWatch(socket: Int32, what: Int32) {
         guard socket >= 0 else { return }
         let index = Int(socket)
@@ -289,6 +295,7 @@ final class CurlEngine: @unchecked Sendable {
         }
         if what == CURL_POLL_REMOVE {
             sockets[index].wanted = false
+            if !sockets[index].openedByCallback { unregister(socket) }
             return
         }
         var events: UInt32 = 0
@@ -296,20 +303,34 @@ final class CurlEngine: @unchecked Sendable {
         if what & CURL_POLL_OUT != 0 { events |= GH_EPOLLOUT }
         sockets[index].wanted = true
         let registered = sockets[index].registeredEvents
-        guard registered != events else { return }
+        if registered == events && sockets[index].openedByCallback { return }
         let data = UInt64(UInt32(bitPattern: socket))
         let (first, second) = registered == 0 ? (EPOLL_CTL_ADD, EPOLL_CTL_MOD) : (EPOLL_CTL_MOD, EPOLL_CTL_ADD)
-        // The other op is a safety net should the bookkeeping ever disagree with epoll.
-        if gh_epoll_ctl(epollFD, first, socket, events, data) != 0 {
-            _ = gh_epoll_ctl(epollFD, second, socket, events, data)
+        // The other op is a safety net should the bookkeeping ever disagree with epoll;
+        // if both fail, nothing is recorded, so the next call tries again.
+        if gh_epoll_ctl(epollFD, first, socket, events, data) == 0
+            || gh_epoll_ctl(epollFD, second, socket, events, data) == 0
+        {
+            sockets[index].registeredEvents = events
+        } else {
+            sockets[index].registeredEvents = 0
         }
-        sockets[index].registeredEvents = events
     }
 
-    /// libcurl opened a socket: whatever this descriptor number was before is gone.
+    /// libcurl opened an upstream socket through our callback.
     func curlOpened(socket: Int32) {
         let index = Int(socket)
-        if index < sockets.count { sockets[index] = SocketRegistration() }
+        if index >= sockets.count {
+            sockets.append(contentsOf: repeatElement(SocketRegistration(), count: index + 1 - sockets.count))
+        }
+        sockets[index] = SocketRegistration(openedByCallback: true)
+    }
+
+    /// libcurl is closing a socket (close-socket callback): the descriptor leaves epoll
+    /// with the close, and its record goes with it.
+    func curlClosed(socket: Int32) {
+        let index = Int(socket)
+        if index >= 0 && index < sockets.count { sockets[index] = SocketRegistration() }
     }
 
     private func curlWants(_ socket: Int32) -> Bool {
@@ -334,6 +355,8 @@ final class CurlEngine: @unchecked Sendable {
 struct SocketRegistration {
     var registeredEvents: UInt32 = 0
     var wanted = false
+    /// Opened (and to be closed) through our callbacks: eligible for lazy registration.
+    var openedByCallback = false
 }
 
 public enum ForwarderError: Error, CustomStringConvertible {

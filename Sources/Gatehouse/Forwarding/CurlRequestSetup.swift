@@ -29,6 +29,8 @@ enum CurlRequestSetup {
         _ = gh_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, owner)
         _ = gh_easy_setopt_opensocket_callback(easy, curlOpenSocketCallback)
         _ = gh_easy_setopt_ptr(easy, CURLOPT_OPENSOCKETDATA, Unmanaged.passUnretained(transfer.engine).toOpaque())
+        _ = gh_easy_setopt_closesocket_callback(easy, curlCloseSocketCallback)
+        _ = gh_easy_setopt_ptr(easy, CURLOPT_CLOSESOCKETDATA, Unmanaged.passUnretained(transfer.engine).toOpaque())
 
         switch (request.method, request.body) {
         case ("GET", .none):

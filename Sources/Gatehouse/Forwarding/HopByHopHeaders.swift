@@ -31,12 +31,9 @@ enum HopByHopHeaders {
         for (name, value) in headers where name.equalsASCIICaseInsensitive("connection") {
             for token in value.split(separator: ",") {
                 let trimmed = token.trimmingASCIIWhitespace()
-                // The usual `keep-alive` and `close` are options, not field names.
-                if trimmed.isEmpty || String(trimmed).equalsASCIICaseInsensitive("keep-alive")
-                    || String(trimmed).equalsASCIICaseInsensitive("close")
-                {
-                    continue
-                }
+                // `keep-alive` names a field that is hop-by-hop anyway: no need to collect it.
+                // (`close` is collected: a field literally named Close must go too.)
+                if trimmed.isEmpty || String(trimmed).equalsASCIICaseInsensitive("keep-alive") { continue }
                 named.insert(trimmed.lowercased())
             }
         }
