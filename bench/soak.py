@@ -26,6 +26,9 @@ usage: bench/soak.py [--duration 600] [--connections 20] [--chunk 30] [--streams
 import argparse, asyncio, base64, collections, hashlib, hmac, json, os, random, re, shutil, signal, socket, \
     subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, wait_port  # noqa: E402
+
 try:
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -116,24 +119,6 @@ class Minter:
 
 # ---------------------------------------------------------------------------------------
 # processes and probes
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process {proc.args[:2]} exited with {proc.returncode} before port {port} opened")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} did not open within {timeout}s")
 
 
 def proc_status(pid):
