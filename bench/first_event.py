@@ -16,7 +16,7 @@ usage: bench/first_event.py [--samples 500] [--warmup 50] [--limit-ms 1.0] [--ti
 import argparse, gc, math, os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_seconds, free_port, wait_port  # noqa: E402
+from benchlib import cpu_seconds, free_port, stop_all, wait_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(HERE, "..", ".build-release", "release", "gatehouse"))
@@ -214,13 +214,7 @@ auth = "none"
     finally:
         for s in keep.values():
             s.close()
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 

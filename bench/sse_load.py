@@ -11,7 +11,7 @@ usage: bench/sse_load.py [--streams 1000] [--duration 10] [--connections 50]
 import argparse, asyncio, os, re, resource, shutil, signal, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import cpu_seconds, free_port, rss_mb, wait_port  # noqa: E402
+from benchlib import cpu_seconds, free_port, rss_mb, stop_all, wait_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(HERE, "..", ".build-release", "release", "gatehouse"))
@@ -112,13 +112,7 @@ auth = "none"
         print("RESULT:", "ok" if ok else "FAILED")
         return 0 if ok else 1
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 
