@@ -290,9 +290,7 @@ final class CurlEngine: @unchecked Sendable {
     func curlWatch(socket: Int32, what: Int32) {
         guard socket >= 0 else { return }
         let index = Int(socket)
-        if index >= sockets.count {
-            sockets.append(contentsOf: repeatElement(SocketRegistration(), count: index + 1 - sockets.count))
-        }
+        growRecords(to: index)
         if what == CURL_POLL_REMOVE {
             sockets[index].wanted = false
             if !sockets[index].openedByCallback { unregister(socket) }
@@ -320,9 +318,7 @@ final class CurlEngine: @unchecked Sendable {
     /// libcurl opened an upstream socket through our callback.
     func curlOpened(socket: Int32) {
         let index = Int(socket)
-        if index >= sockets.count {
-            sockets.append(contentsOf: repeatElement(SocketRegistration(), count: index + 1 - sockets.count))
-        }
+        growRecords(to: index)
         sockets[index] = SocketRegistration(openedByCallback: true)
     }
 
@@ -331,6 +327,13 @@ final class CurlEngine: @unchecked Sendable {
     func curlClosed(socket: Int32) {
         let index = Int(socket)
         if index >= 0 && index < sockets.count { sockets[index] = SocketRegistration() }
+    }
+
+    /// Makes `sockets[index]` addressable (descriptor numbers are small and dense).
+    private func growRecords(to index: Int) {
+        if index >= sockets.count {
+            sockets.append(contentsOf: repeatElement(SocketRegistration(), count: index + 1 - sockets.count))
+        }
     }
 
     private func curlWants(_ socket: Int32) -> Bool {

@@ -51,8 +51,8 @@ public final class Forwarder: Sendable {
 
     /// Whether any `Accept` field names `text/event-stream` (ASCII case-insensitive).
     public static func acceptsEventStream(_ headers: [(name: String, value: String)]) -> Bool {
-        for (name, value) in headers where name.utf8.count == 6 && name.lowercased() == "accept" {
-            if value.lowercased().contains("text/event-stream") { return true }
+        for (name, value) in headers where name.equalsASCIICaseInsensitive("accept") {
+            if value.containsASCIICaseInsensitive("text/event-stream") { return true }
         }
         return false
     }

@@ -33,7 +33,7 @@ enum HopByHopHeaders {
                 let trimmed = token.trimmingASCIIWhitespace()
                 // `keep-alive` names a field that is hop-by-hop anyway: no need to collect it.
                 // (`close` is collected: a field literally named Close must go too.)
-                if trimmed.isEmpty || String(trimmed).equalsASCIICaseInsensitive("keep-alive") { continue }
+                if trimmed.isEmpty || trimmed.equalsASCIICaseInsensitive("keep-alive") { continue }
                 named.insert(trimmed.lowercased())
             }
         }
@@ -52,25 +52,6 @@ enum HopByHopHeaders {
         }
         return kept
     }
-}
-
-extension String {
-    /// ASCII case-insensitive equality with `lowercased`, which must be all lower case.
-    func equalsASCIICaseInsensitive(_ lowercased: String) -> Bool {
-        utf8.count == lowercased.utf8.count && utf8.elementsEqual(lowercased.utf8) { $0.asciiLowercased == $1 }
-    }
-
-    /// Whether the name starts with `lowercasedPrefix` (all lower case), ignoring ASCII case.
-    func hasASCIICaseInsensitivePrefix(_ lowercasedPrefix: String) -> Bool {
-        utf8.count >= lowercasedPrefix.utf8.count
-            && utf8.prefix(lowercasedPrefix.utf8.count).elementsEqual(lowercasedPrefix.utf8) {
-                $0.asciiLowercased == $1
-            }
-    }
-}
-
-extension UInt8 {
-    var asciiLowercased: UInt8 { self >= 65 && self <= 90 ? self | 0x20 : self }
 }
 
 extension StringProtocol {

@@ -66,13 +66,14 @@ final class Exchange {
         lastActivity = NIODeadline.now()
     }
 
-    func cancelTimers() {
+    /// The exchange is over (or abandoned): no deadline of its own applies any more.
+    func clearDeadlines() {
         responseDeadline = nil
     }
 
     /// Stops the upstream side, if any is still running.
     func abandon() {
-        cancelTimers()
+        clearDeadlines()
         if !upstreamFinished {
             upstreamFinished = true
             transfer?.cancel()

@@ -283,7 +283,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
                 services.metrics.upstreamResponded(route: route, after: .nanoseconds((headAt - started).nanoseconds))
             }
             if headers.contains(where: {
-                $0.name.lowercased() == "content-type" && $0.value.lowercased().hasPrefix("text/event-stream")
+                $0.name.equalsASCIICaseInsensitive("content-type")
+                    && $0.value.hasASCIICaseInsensitivePrefix("text/event-stream")
             }) {
                 exchange.isEventStream = true
                 services.metrics.streamOpened()
@@ -404,7 +405,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     /// Both halves are done: log, get ready for the next request (or close), and only
     /// then write the end of the response.
     private func finish(_ exchange: Exchange, with response: ErrorResponse? = nil, context: ChannelHandlerContext) {
-        exchange.cancelTimers()
+        exchange.clearDeadlines()
         exchange.responseEnded = true
         logAccess(exchange)
         state = .idle
@@ -424,7 +425,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
     /// response, then close. The write side is shut first and the connection lingers
     /// briefly, discarding input, so that the client reads the answer instead of a reset.
     private func endResponseEarly(_ exchange: Exchange, with response: ErrorResponse?, context: ChannelHandlerContext) {
-        exchange.cancelTimers()
+        exchange.clearDeadlines()
         exchange.responseEnded = true
         state = .draining(exchange)
         logAccess(exchange)
