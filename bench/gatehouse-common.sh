@@ -10,7 +10,6 @@ server_sections() {
 [server]
 listen = "${BENCH_HOST:-127.0.0.1}:${BENCH_PORT:?}"
 event_loops = ${BENCH_THREADS:-1}
-upstream_threads = 1
 [admin]
 listen = "off"
 [logs]

@@ -65,6 +65,7 @@ static const uint32_t GH_EPOLLIN = EPOLLIN;
 static const uint32_t GH_EPOLLOUT = EPOLLOUT;
 static const uint32_t GH_EPOLLERR = EPOLLERR;
 static const uint32_t GH_EPOLLHUP = EPOLLHUP;
+static const uint32_t GH_EPOLLONESHOT = EPOLLONESHOT;
 static const long GH_CURL_WRITEFUNC_PAUSE = CURL_WRITEFUNC_PAUSE;
 static const long GH_CURL_READFUNC_PAUSE = CURL_READFUNC_PAUSE;
 static const long GH_CURL_READFUNC_ABORT = CURL_READFUNC_ABORT;

@@ -4,9 +4,10 @@ import Testing
 
 /// The gateway as a client and an upstream see it: real sockets on 127.0.0.1, real libcurl.
 @Suite("Forwarding") struct ForwardingTests {
-    @Test("method, rewritten path, raw query and body reach the upstream")
-    func forwardsRequest() async throws {
-        try await GatewayFixture.with { gw in
+    @Test(
+        "method, rewritten path, raw query and body reach the upstream", arguments: GatewayFixture.upstreamThreadModes)
+    func forwardsRequest(upstreamThreads: Int) async throws {
+        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
             let body = Array("hello upstream".utf8)
             let response = try await CurlClient.request(
                 method: "PUT",
@@ -56,9 +57,9 @@ import Testing
         }
     }
 
-    @Test("Server-Sent Events reach the client event by event")
-    func sseIsStreamedIncrementally() async throws {
-        try await GatewayFixture.with { gw in
+    @Test("Server-Sent Events reach the client event by event", arguments: GatewayFixture.upstreamThreadModes)
+    func sseIsStreamedIncrementally(upstreamThreads: Int) async throws {
+        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
             let response = try await CurlClient.request(url: gw.url("/api/sse?events=5&interval_ms=200"))
             #expect(response.status == 200)
             #expect(response.header("Content-Type") == "text/event-stream")
@@ -125,9 +126,11 @@ import Testing
         }
     }
 
-    @Test("a slow client slows the upstream read instead of filling memory")
-    func backpressureOnSlowClient() async throws {
-        try await GatewayFixture.with { gw in
+    @Test(
+        "a slow client slows the upstream read instead of filling memory", arguments: GatewayFixture.upstreamThreadModes
+    )
+    func backpressureOnSlowClient(upstreamThreads: Int) async throws {
+        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
             var options = CurlClient.Options()
             options.receiveBufferSize = 16 * 1024
             options.delayPerChunk = .milliseconds(2)
@@ -145,9 +148,9 @@ import Testing
         }
     }
 
-    @Test("chunked request bodies are forwarded")
-    func chunkedUpload() async throws {
-        try await GatewayFixture.with { gw in
+    @Test("chunked request bodies are forwarded", arguments: GatewayFixture.upstreamThreadModes)
+    func chunkedUpload(upstreamThreads: Int) async throws {
+        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
             let size = 3 * 1024 * 1024 + 17
             let response = try await CurlClient.request(
                 method: "POST",

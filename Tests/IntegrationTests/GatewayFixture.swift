@@ -28,6 +28,11 @@ struct GatewayFixture: Sendable {
         ]
     }
 
+    /// `server.upstream_threads` values for tests that must hold in both ways the gateway
+    /// drives libcurl: 0, on the event loop's own engine (the default), and 1, on a
+    /// dedicated curl thread that hands results back to the loop.
+    static let upstreamThreadModes = [0, 1]
+
     static func with<T: Sendable>(
         configure: @Sendable (inout GatewayConfig) -> Void = { _ in },
         _ body: @Sendable (GatewayFixture) async throws -> T
@@ -39,7 +44,9 @@ struct GatewayFixture: Sendable {
             config.admin.listen = ListenAddress(host: "127.0.0.1", port: 0)
             config.logs.access = .off
             config.server.eventLoops = 1
-            config.server.upstreamThreads = 1
+            // 0: ordinary requests run on the event loop's own engine, as shipped;
+            // `UpstreamConnectionTests` covers dedicated curl threads (`upstream_threads` > 0).
+            config.server.upstreamThreads = 0
             // Limits out of the way unless a test sets its own: suites send many requests,
             // and many bad credentials, from one identity and one address.
             config.rateLimits.defaultPolicy = RateLimitPolicy(name: "default", requests: 1_000_000, per: .seconds(1))

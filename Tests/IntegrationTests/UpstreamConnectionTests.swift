@@ -25,11 +25,13 @@ let loopbackHostName: String? = {
 }()
 
 @Suite("Upstream connections") struct UpstreamConnectionTests {
-    @Test("an upstream that closes every connection: 100 sequential requests, 100 fresh sockets, all answered")
-    func everyConnectionClosed() async throws {
+    @Test(
+        "an upstream that closes every connection: 100 sequential requests, 100 fresh sockets, all answered",
+        arguments: GatewayFixture.upstreamThreadModes)
+    func everyConnectionClosed(upstreamThreads: Int) async throws {
         // Each request opens a new upstream socket, usually on the descriptor number the
         // previous one just gave back: a stale epoll registration would hang it.
-        try await GatewayFixture.with { gw in
+        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
             for index in 0..<100 {
                 let response = try await CurlClient.request(url: gw.url("/api/hop-by-hop"), timeout: .seconds(10))
                 #expect(response.status == 200, "request \(index): curl code \(response.curlCode)")
@@ -39,9 +41,11 @@ let loopbackHostName: String? = {
         }
     }
 
-    @Test("a pooled connection the upstream closes while idle is replaced, and the gateway does not spin on it")
-    func idlePooledConnectionClosedByUpstream() async throws {
-        try await GatewayFixture.with { gw in
+    @Test(
+        "a pooled connection the upstream closes while idle is replaced, and the gateway does not spin on it",
+        arguments: GatewayFixture.upstreamThreadModes)
+    func idlePooledConnectionClosedByUpstream(upstreamThreads: Int) async throws {
+        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
             let first = try await CurlClient.request(url: gw.url("/api/close-when-idle?delay_ms=50"))
             #expect(first.status == 200)
             // The upstream closes the pooled connection; libcurl is not watching it any more,
@@ -88,9 +92,9 @@ let loopbackHostName: String? = {
         }
     }
 
-    @Test("100 pipelined requests in one write are answered in order")
-    func deepPipelining() async throws {
-        try await GatewayFixture.with { gw in
+    @Test("100 pipelined requests in one write are answered in order", arguments: GatewayFixture.upstreamThreadModes)
+    func deepPipelining(upstreamThreads: Int) async throws {
+        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
             var requests = ""
             for index in 0..<100 { requests += "GET /api/p\(index) HTTP/1.1\r\nHost: x\r\n\r\n" }
             requests += "GET /api/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

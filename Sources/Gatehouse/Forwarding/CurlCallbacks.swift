@@ -1,6 +1,6 @@
 import CCurl
 
-// libcurl calls these C function pointers on the curl thread. They must not capture
+// libcurl calls these C function pointers on the engine's thread. They must not capture
 // context (Swift only converts non-capturing closures to C pointers), so each one
 // recovers its owner from the userdata pointer libcurl hands back. Every userdata is an
 // `Unmanaged.passUnretained` of an object the engine keeps alive for as long as the easy

@@ -3,16 +3,24 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// One libcurl multi handle driven by `curl_multi_socket_action` on its own thread, with
-/// epoll for socket readiness and an eventfd for commands from the event loops.
+/// One libcurl multi handle driven by `curl_multi_socket_action`, with epoll for socket
+/// readiness. Two ways to drive it:
+/// - on its own thread (`eventLoop` nil), woken by an eventfd for commands from the event
+///   loops; results hop back to each transfer's loop in one `execute` per loop per pass;
+/// - on an event loop (`eventLoop` set): commands, socket events and timers are all
+///   handled on that loop, so a request and its upstream exchange never change threads
+///   and results reach the client connection without a hop. An `EngineWaker` thread
+///   watches the epoll set while the loop is busy elsewhere or asleep (BENCHMARKS.md,
+///   "session 3").
 ///
 /// Why socket_action and not `curl_multi_poll`: with many idle streams open (SSE),
 /// `curl_multi_perform` visits every handle on every wake-up; socket_action touches only
 /// the sockets that are ready, so the cost per request stays flat (DESIGN.md §3).
 ///
-/// Threading: everything but `submit` runs on the engine's thread. `@unchecked Sendable`
-/// is sound because the only state touched from other threads is `commands`, under
-/// `commandLock`; the rest is confined to the curl thread by construction.
+/// Threading: everything but `submit` runs on the engine's thread (its own, or its event
+/// loop's). `@unchecked Sendable` is sound because the only state touched from other
+/// threads is `commands`, under `commandLock`; the rest is confined to the engine's
+/// thread by construction.
 final class CurlEngine: @unchecked Sendable {
     enum Command {
         case add(UpstreamTransfer)
@@ -44,7 +52,14 @@ final class CurlEngine: @unchecked Sendable {
     /// libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE); nil keeps its 16 KiB.
     private let receiveBufferBytes: Int?
 
-    init(name: String, maxConnections: Int, receiveBufferBytes: Int? = nil) throws {
+    /// The event loop that drives this engine, or nil for a thread of its own.
+    let homeLoop: (any EventLoop)?
+    private let waker: EngineWaker?
+    /// Loop-driven only: the deadline of the scheduled task that will pump for libcurl's
+    /// timer, so a timer that did not move schedules nothing.
+    private var timerTaskDeadline: UInt64?
+
+    init(name: String, maxConnections: Int, receiveBufferBytes: Int? = nil, eventLoop: (any EventLoop)? = nil) throws {
         CurlGlobal.initializeOnce()
         guard let multi = curl_multi_init() else { throw ForwarderError.curlInitFailed }
         let epollFD = gh_epoll_create()
@@ -55,6 +70,8 @@ final class CurlEngine: @unchecked Sendable {
         self.wakeFD = wakeFD
         self.name = name
         self.receiveBufferBytes = receiveBufferBytes
+        self.homeLoop = eventLoop
+        self.waker = eventLoop == nil ? nil : try EngineWaker(watching: epollFD)
         _ = gh_epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, GH_EPOLLIN, UInt64(UInt32(bitPattern: wakeFD)))
         let userp = Unmanaged.passUnretained(self).toOpaque()
         _ = gh_multi_setopt_socket_callback(multi, curlSocketCallback)
@@ -67,70 +84,131 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     func start() {
+        if let homeLoop, let waker {
+            waker.start(name: name) { [self] in homeLoop.execute { self.pump() } }
+            return
+        }
         let thread = Thread { [self] in self.run() }
         thread.name = name
         thread.start()
     }
 
-    /// Hands a command to the curl thread. Callable from any thread.
+    /// Hands a command to the engine's thread. Callable from any thread.
     func submit(_ command: Command) {
         let wasEmpty = commandLock.withLock { () -> Bool in
             let wasEmpty = commands.isEmpty
             commands.append(command)
             return wasEmpty
         }
-        // The curl thread drains the whole queue per wake-up, so one signal per batch.
-        if wasEmpty { gh_eventfd_signal(wakeFD) }
+        // The engine drains the whole queue per pass, so one signal per batch. On the
+        // loop itself `execute` only queues the pump for later in the same tick: libcurl
+        // is never entered from inside a handler that is reacting to one of its events.
+        guard wasEmpty else { return }
+        if let homeLoop { homeLoop.execute { self.pump() } } else { gh_eventfd_signal(wakeFD) }
     }
 
-    /// Stops the thread after aborting every transfer; blocks until it has exited.
+    /// Aborts every transfer and stops the engine's thread (or its waker); blocks until done.
+    /// Must not be called on the engine's own event loop.
     func stopAndWait() {
+        if let homeLoop, let waker {
+            waker.stop()
+            try? homeLoop.submit { self.stopOnLoop() }.wait()
+            return
+        }
         submit(.stop)
         finished.lock(whenValue: true)
         finished.unlock()
     }
 
+    private func stopOnLoop() {
+        guard !stopping else { return }
+        stopping = true
+        shutdownTransfers()
+    }
+
+    // MARK: Driven by an event loop
+
+    /// One pass on the home loop: commands, ready sockets, due timers, then the events
+    /// straight to their handlers. Pumps queued behind one that already did the work
+    /// find nothing to do and cost one `epoll_wait` with a zero timeout.
+    private func pump() {
+        guard !stopping else { return }
+        processCommands()
+        pass(timeout: 0)
+        // A transfer added in this pass asks for a 0 ms timer to start it: run those now
+        // rather than on the next tick. Bounded, so a stuck timer cannot hold the loop.
+        var rounds = 0
+        while rounds < 4, let deadline = timerDeadline, deadline <= Self.now() {
+            var running: Int32 = 0
+            timerDeadline = nil
+            _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
+            collectFinished()
+            rounds += 1
+        }
+        flushEvents()
+        scheduleTimerPump()
+        waker?.rearm()
+    }
+
+    /// Makes sure a pump runs when libcurl's timer comes due. Only an earlier deadline
+    /// schedules a new task; a task whose deadline was superseded just pumps early.
+    private func scheduleTimerPump() {
+        guard let homeLoop, let deadline = timerDeadline else { return }
+        if let pending = timerTaskDeadline, pending <= deadline { return }
+        timerTaskDeadline = deadline
+        homeLoop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(deadline)) { [self] in
+            if timerTaskDeadline == deadline { timerTaskDeadline = nil }
+            pump()
+        }
+    }
+
     // MARK: The loop
 
     private func run() {
-        let maxEvents: Int32 = 256
-        var eventMasks = [UInt32](repeating: 0, count: Int(maxEvents))
-        var eventData = [UInt64](repeating: 0, count: Int(maxEvents))
-        var running: Int32 = 0
         while !stopping {
-            let count = gh_epoll_wait(epollFD, &eventMasks, &eventData, maxEvents, pollTimeoutMilliseconds())
-            if count > 0 {
-                for i in 0..<Int(count) {
-                    let fd = Int32(truncatingIfNeeded: eventData[i])
-                    if fd == wakeFD {
-                        gh_eventfd_drain(wakeFD)
-                        processCommands()
-                        continue
-                    }
-                    if !curlWants(fd) {
-                        // An idle pooled connection that became readable (the upstream
-                        // closed it): stop watching it; libcurl checks it before reuse.
-                        unregister(fd)
-                        continue
-                    }
-                    let mask = eventMasks[i]
-                    var action: Int32 = 0
-                    if mask & GH_EPOLLIN != 0 { action |= CURL_CSELECT_IN }
-                    if mask & GH_EPOLLOUT != 0 { action |= CURL_CSELECT_OUT }
-                    if mask & (GH_EPOLLERR | GH_EPOLLHUP) != 0 { action |= CURL_CSELECT_ERR }
-                    _ = curl_multi_socket_action(multi, fd, action, &running)
-                }
-            }
-            if let deadline = timerDeadline, deadline <= Self.now() {
-                timerDeadline = nil
-                _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
-            }
-            collectFinished()
-            flushEvents()
+            pass(timeout: pollTimeoutMilliseconds())
         }
         shutdownTransfers()
         finished.lock()
         finished.unlock(withValue: true)
+    }
+
+    private var eventMasks = [UInt32](repeating: 0, count: 256)
+    private var eventData = [UInt64](repeating: 0, count: 256)
+
+    /// Waits up to `timeout` ms for socket events and hands them to libcurl, runs a due
+    /// timer, collects finished transfers and flushes their events.
+    private func pass(timeout: Int32) {
+        var running: Int32 = 0
+        let count = gh_epoll_wait(epollFD, &eventMasks, &eventData, Int32(eventMasks.count), timeout)
+        if count > 0 {
+            for i in 0..<Int(count) {
+                let fd = Int32(truncatingIfNeeded: eventData[i])
+                if fd == wakeFD {
+                    gh_eventfd_drain(wakeFD)
+                    processCommands()
+                    continue
+                }
+                if !curlWants(fd) {
+                    // An idle pooled connection that became readable (the upstream
+                    // closed it): stop watching it; libcurl checks it before reuse.
+                    unregister(fd)
+                    continue
+                }
+                let mask = eventMasks[i]
+                var action: Int32 = 0
+                if mask & GH_EPOLLIN != 0 { action |= CURL_CSELECT_IN }
+                if mask & GH_EPOLLOUT != 0 { action |= CURL_CSELECT_OUT }
+                if mask & (GH_EPOLLERR | GH_EPOLLHUP) != 0 { action |= CURL_CSELECT_ERR }
+                _ = curl_multi_socket_action(multi, fd, action, &running)
+            }
+        }
+        if let deadline = timerDeadline, deadline <= Self.now() {
+            timerDeadline = nil
+            _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
+        }
+        collectFinished()
+        if homeLoop == nil { flushEvents() }
     }
 
     private func pollTimeoutMilliseconds() -> Int32 {
@@ -231,9 +309,21 @@ final class CurlEngine: @unchecked Sendable {
 
     /// Hands every transfer's pending events to its event loop: one `execute` per event
     /// loop per pass, however many transfers it carries, so a busy pass costs each loop
-    /// one task (and at most one wake-up) instead of one per transfer.
+    /// one task (and at most one wake-up) instead of one per transfer. A loop-driven
+    /// engine is already on the transfers' loop and delivers directly.
     private func flushEvents() {
         guard !dirty.isEmpty else { return }
+        if homeLoop != nil {
+            let ready = dirty
+            dirty.removeAll(keepingCapacity: true)
+            for transfer in ready {
+                let events = transfer.curlPending
+                transfer.curlPending = []
+                transfer.curlQueuedForFlush = false
+                transfer.deliver(events)
+            }
+            return
+        }
         var batches: [(loop: any EventLoop, deliveries: [(UpstreamTransfer, [UpstreamEvent])])] = []
         for transfer in dirty {
             let events = transfer.curlPending

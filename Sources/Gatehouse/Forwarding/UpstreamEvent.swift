@@ -1,6 +1,6 @@
 import NIOCore
 
-/// What the curl thread tells the event loop about one transfer. Delivered in batches:
+/// What the curl engine tells the event loop about one transfer. Delivered in batches:
 /// all the events a transfer produced in one pass of the curl loop arrive in one hop.
 public enum UpstreamEvent: Sendable {
     /// The final response head (1xx heads are skipped); hop-by-hop fields already removed.

@@ -3,12 +3,14 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// One request/response exchange with an upstream, shared by the event loop that owns the
-/// client connection and the curl thread that drives the upstream socket.
+/// client connection and the engine thread that drives the upstream socket: a curl thread
+/// of its own, or that same event loop (`CurlEngine.homeLoop`), in which case the lock is
+/// never contended and the "threads" below are one.
 ///
 /// Three kinds of state, kept apart on purpose:
 /// - immutable after init (`eventLoop`, `engine`);
 /// - `flow`: the body queues and pause flags both sides touch, only under `lock`;
-/// - `curl…` fields: touched only on the curl thread; `sink`: only on the event loop.
+/// - `curl…` fields: touched only on the engine's thread; `sink`: only on the event loop.
 ///
 /// `@unchecked Sendable` is sound because of that split: no field is touched outside its
 /// owner, and cross-thread handoff goes through `lock` or the engine's command queue.
@@ -20,7 +22,7 @@ public final class UpstreamTransfer: @unchecked Sendable {
     static let uploadHighWater = 256 * 1024
     static let uploadLowWater = 64 * 1024
 
-    /// Handed to the curl thread with the `.add` command and dropped there once libcurl
+    /// Handed to the engine with the `.add` command and dropped there once libcurl
     /// is configured: a stream that stays open for hours keeps no copy of the request.
     var curlRequest: UpstreamRequest?
     public let eventLoop: any EventLoop
@@ -43,7 +45,7 @@ public final class UpstreamTransfer: @unchecked Sendable {
     private let lock = NIOLock()
     private var flow = Flow()
 
-    // Curl thread only.
+    // Engine thread only.
     var curlEasy: UnsafeMutableRawPointer?
     var curlHeaderList: UnsafeMutablePointer<curl_slist>?
     var curlResponseStatus = 0

@@ -56,7 +56,8 @@ public final class GatewayServer: Sendable {
         self.refresher = NIOLockedValueBox(Self.makeRefresher(setup.jwksSources, logger: logger, metrics: metrics))
         let loops = config.server.eventLoops > 0 ? config.server.eventLoops : System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
-        self.forwarder = try Forwarder(threads: config.server.upstreamThreads)
+        self.forwarder = try Forwarder(
+            threads: config.server.upstreamThreads, eventLoops: Array(group.makeIterator()))
         self.accessLog = try AccessLog(config.logs.access)
         self.denialLog = try DenialLog(
             path: config.logs.denials,

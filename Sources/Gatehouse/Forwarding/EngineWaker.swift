@@ -1,0 +1,67 @@
+import CCurl
+import Foundation
+import NIOConcurrencyHelpers
+
+/// Wakes an event loop when a loop-driven `CurlEngine`'s epoll set has events.
+///
+/// SwiftNIO has no public way to add a foreign descriptor to an event loop's own epoll
+/// set, so a loop that drives libcurl cannot simply wait on curl's sockets itself. This
+/// thread waits on the engine's epoll descriptor instead (epoll sets nest) and hands the
+/// loop one `pump` per readiness. The registration is one-shot: after each firing the
+/// thread stays asleep until the loop has pumped and re-armed it, so a busy loop costs
+/// one wake-up per pump, not one per socket event, and the thread does no curl work.
+///
+/// `@unchecked Sendable`: the descriptors are immutable after init and the kernel
+/// serialises the epoll calls; `thread` is only touched by `start` and `stop`, which
+/// the owning engine calls once each, in that order.
+final class EngineWaker: @unchecked Sendable {
+    private let masterFD: Int32
+    private let watchedFD: Int32
+    private let stopFD: Int32
+    private let finished = ConditionLock(value: false)
+    private var started = false
+
+    init(watching epollFD: Int32) throws {
+        masterFD = gh_epoll_create()
+        stopFD = gh_eventfd_create()
+        watchedFD = epollFD
+        guard masterFD >= 0, stopFD >= 0,
+            gh_epoll_ctl(masterFD, EPOLL_CTL_ADD, stopFD, GH_EPOLLIN, 1) == 0,
+            gh_epoll_ctl(masterFD, EPOLL_CTL_ADD, epollFD, GH_EPOLLIN | GH_EPOLLONESHOT, 0) == 0
+        else { throw ForwarderError.curlInitFailed }
+    }
+
+    /// Starts the waiting thread; `onReady` runs on it once per armed readiness.
+    func start(name: String, onReady: @escaping @Sendable () -> Void) {
+        started = true
+        let thread = Thread { [self] in
+            var masks = [UInt32](repeating: 0, count: 2)
+            var data = [UInt64](repeating: 0, count: 2)
+            waiting: while true {
+                let count = gh_epoll_wait(masterFD, &masks, &data, 2, -1)
+                for i in 0..<max(0, Int(count)) where data[i] == 1 { break waiting }
+                if count > 0 { onReady() }
+            }
+            finished.lock()
+            finished.unlock(withValue: true)
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Arms the next wake-up. If the engine's set is already ready, it fires at once.
+    func rearm() {
+        _ = gh_epoll_ctl(masterFD, EPOLL_CTL_MOD, watchedFD, GH_EPOLLIN | GH_EPOLLONESHOT, 0)
+    }
+
+    /// Ends the thread and waits for it; closes the waker's own descriptors.
+    func stop() {
+        if started {
+            gh_eventfd_signal(stopFD)
+            finished.lock(whenValue: true)
+            finished.unlock()
+        }
+        close(masterFD)
+        close(stopFD)
+    }
+}
