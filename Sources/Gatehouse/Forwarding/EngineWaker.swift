@@ -1,6 +1,7 @@
 import CCurl
 import Foundation
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// Wakes an event loop when a loop-driven `CurlEngine`'s epoll set has events.
 ///
@@ -20,6 +21,9 @@ final class EngineWaker: @unchecked Sendable {
     private let stopFD: Int32
     private let finished = ConditionLock(value: false)
     private var started = false
+    /// Set when the one-shot registration fired and has not been re-armed yet: a pump
+    /// that was not started by a firing finds it still armed and skips the `epoll_ctl`.
+    private let fired = Atomic<Bool>(false)
 
     init(watching epollFD: Int32) throws {
         masterFD = gh_epoll_create()
@@ -40,7 +44,10 @@ final class EngineWaker: @unchecked Sendable {
             waiting: while true {
                 let count = gh_epoll_wait(masterFD, &masks, &data, 2, -1)
                 for i in 0..<max(0, Int(count)) where data[i] == 1 { break waiting }
-                if count > 0 { onReady() }
+                if count > 0 {
+                    fired.store(true, ordering: .sequentiallyConsistent)
+                    onReady()
+                }
             }
             finished.lock()
             finished.unlock(withValue: true)
@@ -49,8 +56,10 @@ final class EngineWaker: @unchecked Sendable {
         thread.start()
     }
 
-    /// Arms the next wake-up. If the engine's set is already ready, it fires at once.
+    /// Arms the next wake-up if the last one was used. If the engine's set is already
+    /// ready, it fires at once.
     func rearm() {
+        guard fired.exchange(false, ordering: .sequentiallyConsistent) else { return }
         _ = gh_epoll_ctl(masterFD, EPOLL_CTL_MOD, watchedFD, GH_EPOLLIN | GH_EPOLLONESHOT, 0)
     }
 
