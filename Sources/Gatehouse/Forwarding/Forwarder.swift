@@ -3,54 +3,67 @@ import NIOCore
 /// The gateway's only way to reach upstreams: a fixed set of libcurl engines, each a
 /// multi handle. No thread is held per request or per open stream.
 ///
-/// Ordinary requests, by default, run on an engine driven by the event loop that owns
-/// the client connection: parsing, the gate, libcurl and the response write all happen
-/// on one thread, as in a single nginx worker. On a shared machine a second busy thread
-/// per request path costs more in wake-ups and preemptions than it gains in parallelism
-/// (BENCHMARKS.md, "session 3"). `upstream_threads` > 0 brings back dedicated curl threads.
+/// By default every event loop drives its own engines: parsing, the gate, libcurl and
+/// the response write all happen on the thread that owns the client connection, as in a
+/// single nginx worker. On a shared machine a second busy thread per request path costs
+/// more in wake-ups and preemptions than it gains in parallelism, and an event that has
+/// to wake two threads arrives later (BENCHMARKS.md, "session 3"). `upstream_threads` > 0
+/// gives each lane dedicated curl threads instead, which hand results back to the loops.
 ///
 /// Requests that accept an event stream (`Accept: text/event-stream`, as MCP clients
-/// send) go to a second set of engines. libcurl 7.88 walks every pooled connection of a
+/// send) go to a second engine (lane). libcurl 7.88 walks every pooled connection of a
 /// multi handle when a transfer ends and every connection to the same host when one
 /// starts, so with thousands of long-lived streams in the same pool each ordinary
 /// request would pay for all of them; in their own pool they cost ordinary traffic
 /// nothing (BENCHMARKS.md, "10,000 open streams").
 public final class Forwarder: Sendable {
-    private let engines: [CurlEngine]
-    private let streamEngines: [CurlEngine]
-    /// Loop-driven engines for ordinary requests, by event loop.
-    private let loopEngines: [ObjectIdentifier: CurlEngine]
+    private struct Lanes {
+        let ordinary: CurlEngine
+        let stream: CurlEngine
+    }
+
+    /// Dedicated curl threads (`upstream_threads` > 0, or no event loops given).
+    private let threadedLanes: [Lanes]
+    /// Loop-driven engines, by event loop.
+    private let loopLanes: [ObjectIdentifier: Lanes]
 
     /// - Parameters:
-    ///   - threads: curl threads per lane; 0 = automatic (1 up to 4 cores, else cores / 4).
-    ///   - eventLoops: with `threads` 0, ordinary requests of these loops run on an engine
-    ///     driven by the loop itself; event streams keep their threads either way.
+    ///   - threads: curl threads per lane; 0 = each of `eventLoops` drives its own engines
+    ///     (or, without event loops, 1 thread per lane up to 4 cores, else cores / 4).
+    ///   - eventLoops: the loops whose requests this forwarder carries. With `threads` 0,
+    ///     only these loops may call `start`.
     public init(threads: Int = 0, eventLoops: [any EventLoop] = [], maxConnectionsPerThread: Int = 20_000) throws {
-        let count = threads > 0 ? threads : max(1, System.coreCount / 4)
-        let driveOnLoops = threads == 0 && !eventLoops.isEmpty
-        var engines: [CurlEngine] = []
-        var streamEngines: [CurlEngine] = []
-        var loopEngines: [ObjectIdentifier: CurlEngine] = [:]
-        if driveOnLoops {
+        var threadedLanes: [Lanes] = []
+        var loopLanes: [ObjectIdentifier: Lanes] = [:]
+        if threads == 0 && !eventLoops.isEmpty {
             for (index, loop) in eventLoops.enumerated() {
-                loopEngines[ObjectIdentifier(loop)] = try CurlEngine(
-                    name: "gatehouse-wake-\(index)", maxConnections: maxConnectionsPerThread, eventLoop: loop)
+                loopLanes[ObjectIdentifier(loop)] = try Self.makeLanes(
+                    name: "gatehouse-\(index)", maxConnections: maxConnectionsPerThread, eventLoop: loop)
+            }
+        } else {
+            let count = threads > 0 ? threads : max(1, System.coreCount / 4)
+            for index in 0..<count {
+                threadedLanes.append(
+                    try Self.makeLanes(
+                        name: "gatehouse-\(index)", maxConnections: maxConnectionsPerThread, eventLoop: nil))
             }
         }
-        for index in 0..<count {
-            if !driveOnLoops {
-                engines.append(
-                    try CurlEngine(name: "gatehouse-curl-\(index)", maxConnections: maxConnectionsPerThread))
-            }
-            streamEngines.append(
-                try CurlEngine(
-                    name: "gatehouse-sse-\(index)", maxConnections: maxConnectionsPerThread,
-                    receiveBufferBytes: Self.streamReceiveBufferBytes))
-        }
-        self.engines = engines
-        self.streamEngines = streamEngines
-        self.loopEngines = loopEngines
-        for engine in engines + streamEngines + loopEngines.values { engine.start() }
+        self.threadedLanes = threadedLanes
+        self.loopLanes = loopLanes
+        for engine in allEngines { engine.start() }
+    }
+
+    private static func makeLanes(name: String, maxConnections: Int, eventLoop: (any EventLoop)?) throws -> Lanes {
+        Lanes(
+            ordinary: try CurlEngine(name: "\(name)-curl", maxConnections: maxConnections, eventLoop: eventLoop),
+            stream: try CurlEngine(
+                name: "\(name)-sse", maxConnections: maxConnections,
+                receiveBufferBytes: streamReceiveBufferBytes, eventLoop: eventLoop)
+        )
+    }
+
+    private var allEngines: [CurlEngine] {
+        (threadedLanes + loopLanes.values).flatMap { [$0.ordinary, $0.stream] }
     }
 
     /// Starts a transfer; its events arrive on `eventLoop`, in order, through `sink`.
@@ -58,21 +71,25 @@ public final class Forwarder: Sendable {
     public func start(_ request: UpstreamRequest, on eventLoop: any EventLoop, sink: any UpstreamEventSink)
         -> UpstreamTransfer
     {
-        let engine = engine(for: request, on: eventLoop)
+        let lanes = lanes(for: eventLoop)
+        let engine = Self.acceptsEventStream(request.headers) ? lanes.stream : lanes.ordinary
         let transfer = UpstreamTransfer(request: request, eventLoop: eventLoop, engine: engine, sink: sink)
         engine.submit(.add(transfer))
         return transfer
     }
 
-    private func engine(for request: UpstreamRequest, on eventLoop: any EventLoop) -> CurlEngine {
-        let isStream = Self.acceptsEventStream(request.headers)
-        if !isStream, let engine = loopEngines[ObjectIdentifier(eventLoop)] { return engine }
-        // A loop the forwarder was not built with (none in the gateway itself) falls back
-        // to the threaded engines, which deliver to any loop.
-        let lane = isStream || engines.isEmpty ? streamEngines : engines
-        // Transfers of one event loop share an engine, so their connections are pooled together.
-        let index = Int(UInt(bitPattern: ObjectIdentifier(eventLoop).hashValue) % UInt(lane.count))
-        return lane[index]
+    private func lanes(for eventLoop: any EventLoop) -> Lanes {
+        if loopLanes.isEmpty {
+            // Transfers of one event loop share an engine, so their connections are pooled together.
+            let index = Int(UInt(bitPattern: ObjectIdentifier(eventLoop).hashValue) % UInt(threadedLanes.count))
+            return threadedLanes[index]
+        }
+        // A loop-driven engine delivers on its own loop only: a transfer from any other
+        // loop would be answered on the wrong thread. The gateway passes its whole group.
+        guard let lanes = loopLanes[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("Forwarder.start on an event loop it was not built with")
+        }
+        return lanes
     }
 
     /// Events are small and a stream mostly waits: libcurl's smallest receive buffer
@@ -90,6 +107,6 @@ public final class Forwarder: Sendable {
 
     /// Aborts all transfers and joins the curl threads. Not on one of the event loops.
     public func shutdown() {
-        for engine in engines + streamEngines + loopEngines.values { engine.stopAndWait() }
+        for engine in allEngines { engine.stopAndWait() }
     }
 }
