@@ -6,6 +6,7 @@ import Testing
         ("192.0.2.1", "192.0.2.1"),
         ("0.0.0.0", "0.0.0.0"),
         ("255.255.255.255", "255.255.255.255"),
+        ("10.0.99.100", "10.0.99.100"),
         ("::", "::"),
         ("::1", "::1"),
         ("1::", "1::"),
@@ -25,6 +26,16 @@ import Testing
         let address = try #require(IPAddress.parse(input))
         #expect(address.description == canonical)
         #expect(IPAddress.parse(canonical) == address)
+    }
+
+    @Test("every octet value prints as its decimal text, in every position")
+    func dottedQuadOctets() throws {
+        for octet in 0...255 {
+            let text = "\(octet).\(255 - octet).\(octet / 2).\(octet % 10)"
+            let address = try #require(IPAddress.parse(text))
+            #expect(address.description == text)
+            #expect(IPAddress.parse("::ffff:" + text)?.description == "::ffff:" + text)
+        }
     }
 
     @Test(arguments: [

@@ -53,11 +53,36 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     /// anything keyed or logged by client address, so one client is one key.
     public var unmapped: IPAddress { isIPv4Mapped ? IPAddress(high: high, low: low, isIPv4: true) : self }
 
+    /// "a.b.c.d" written straight into the string's storage: it is formatted for every
+    /// request (the peer's address), and at most 15 bytes fit Swift's inline small strings.
+    private static func dottedQuad(_ v4: UInt32) -> String {
+        String(unsafeUninitializedCapacity: 15) { bytes in
+            var at = 0
+            for shift in stride(from: 24, through: 0, by: -8) {
+                let octet = Int((v4 >> UInt32(shift)) & 0xff)
+                if shift != 24 {
+                    bytes[at] = UInt8(ascii: ".")
+                    at += 1
+                }
+                if octet >= 100 {
+                    bytes[at] = UInt8(ascii: "0") + UInt8(octet / 100)
+                    at += 1
+                }
+                if octet >= 10 {
+                    bytes[at] = UInt8(ascii: "0") + UInt8(octet / 10 % 10)
+                    at += 1
+                }
+                bytes[at] = UInt8(ascii: "0") + UInt8(octet % 10)
+                at += 1
+            }
+            return at
+        }
+    }
+
     /// Dotted quad, or RFC 5952 text: lowercase, the longest run of zero groups compressed.
     public var description: String {
         if isIPv4 || isIPv4Mapped {
-            let v4 = UInt32(truncatingIfNeeded: low)
-            let quad = (0..<4).reversed().map { String((v4 >> (UInt32($0) * 8)) & 0xff) }.joined(separator: ".")
+            let quad = Self.dottedQuad(UInt32(truncatingIfNeeded: low))
             return isIPv4 ? quad : "::ffff:" + quad
         }
         let groups = (0..<8).map { index -> UInt16 in

@@ -57,6 +57,9 @@ public final class UpstreamTransfer: @unchecked Sendable {
 
     // Event loop only.
     private var sink: (any UpstreamEventSink)?
+    /// The batch being delivered ends the transfer (`.end` or `.failed` last): libcurl is
+    /// done, so response bytes written now need not be reported back for backpressure.
+    public private(set) var deliveringFinalBatch = false
 
     init(request: UpstreamRequest, eventLoop: any EventLoop, engine: CurlEngine, sink: any UpstreamEventSink) {
         self.curlRequest = request
@@ -121,6 +124,10 @@ public final class UpstreamTransfer: @unchecked Sendable {
     func deliver(_ events: [UpstreamEvent]) {
         let batchSink = sink
         defer { batchSink?.upstreamBatchDelivered(self) }
+        switch events.last {
+        case .end?, .failed?: deliveringFinalBatch = true
+        default: break
+        }
         for event in events {
             guard let sink else { return }
             if case .end = event { self.sink = nil } else if case .failed = event { self.sink = nil }

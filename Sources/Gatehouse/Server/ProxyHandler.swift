@@ -308,9 +308,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             let count = buffer.readableBytes
             exchange.bytesOut += count
             exchange.touch()
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            promise.futureResult.whenComplete { _ in transfer.responseBytesWritten(count) }
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+            if transfer.deliveringFinalBatch {
+                // Nothing left to resume: no completion callback (most small responses).
+                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            } else {
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenComplete { _ in transfer.responseBytesWritten(count) }
+                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+            }
         case .end:
             exchange.upstreamFinished = true
             if exchange.requestEnded {
