@@ -244,4 +244,18 @@ private func decide(_ gate: Gate, _ request: IncomingRequest) -> Decision {
         ])
         #expect(filtered.map(\.name) == ["Content-Length", "X-Kept"])
     }
+
+    @Test(
+        "Connection tokens: commas, blanks and empty items in any mix",
+        arguments: [
+            ("keep-alive", []),
+            ("", []),
+            (",,", []),
+            ("X-A", ["x-a"]),
+            (" X-A ,\tx-b\t, ,keep-alive,close", ["x-a", "x-b", "close"]),
+            (",x-c,", ["x-c"]),
+        ] as [(String, [String])])
+    func connectionTokens(value: String, expected: [String]) {
+        #expect(HopByHopHeaders.namedInConnection([("connection", value), ("Other", "a, b")]) == Set(expected))
+    }
 }

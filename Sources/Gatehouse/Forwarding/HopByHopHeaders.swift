@@ -29,7 +29,13 @@ enum HopByHopHeaders {
     static func namedInConnection(_ headers: [(name: String, value: String)]) -> Set<String> {
         var named: Set<String> = []
         for (name, value) in headers where name.equalsASCIICaseInsensitive("connection") {
-            for token in value.split(separator: ",") {
+            // Walks the tokens in place: nearly every upstream response says
+            // `Connection: keep-alive`, and `split` would allocate an array for it.
+            var rest = value[...]
+            while !rest.isEmpty {
+                let comma = rest.firstIndex(of: ",") ?? rest.endIndex
+                let token = rest[..<comma]
+                rest = comma == rest.endIndex ? rest[comma...] : rest[rest.index(after: comma)...]
                 let trimmed = token.trimmingASCIIWhitespace()
                 // `keep-alive` names a field that is hop-by-hop anyway: no need to collect it.
                 // (`close` is collected: a field literally named Close must go too.)
