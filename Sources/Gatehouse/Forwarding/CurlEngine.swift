@@ -32,6 +32,8 @@ final class CurlEngine: @unchecked Sendable {
 
     private let commandLock = NIOLock()
     private var commands: [Command] = []
+    /// Set by `stopAndWait`: later commands are refused (under `commandLock`).
+    private var closed = false
     private let wakeFD: Int32
     private let epollFD: Int32
     private let multi: UnsafeMutableRawPointer
@@ -43,11 +45,16 @@ final class CurlEngine: @unchecked Sendable {
     private var timerDeadline: UInt64?
     private var active: [ObjectIdentifier: UpstreamTransfer] = [:]
     private var dirty: [UpstreamTransfer] = []
+    /// Loop-driven: the transfers whose events are being delivered right now.
+    private var delivering: [UpstreamTransfer] = []
     private var easyPool: [UnsafeMutableRawPointer] = []
     private var stopping = false
     private let finished = ConditionLock(value: false)
 
-    static let easyPoolLimit = 1024
+    /// Reset easy handles kept for reuse: creating one costs more than a small request.
+    /// A lane of long-lived streams keeps fewer, so that a burst of streams does not
+    /// leave its handles (and their buffers) behind for the life of the process.
+    private let easyPoolLimit: Int
 
     /// libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE); nil keeps its 16 KiB.
     private let receiveBufferBytes: Int?
@@ -59,19 +66,32 @@ final class CurlEngine: @unchecked Sendable {
     /// timer, so a timer that did not move schedules nothing.
     private var timerTaskDeadline: UInt64?
 
-    init(name: String, maxConnections: Int, receiveBufferBytes: Int? = nil, eventLoop: (any EventLoop)? = nil) throws {
+    init(
+        name: String, maxConnections: Int, receiveBufferBytes: Int? = nil, easyPoolLimit: Int = 1024,
+        eventLoop: (any EventLoop)? = nil
+    ) throws {
         CurlGlobal.initializeOnce()
         guard let multi = curl_multi_init() else { throw ForwarderError.curlInitFailed }
         let epollFD = gh_epoll_create()
         let wakeFD = gh_eventfd_create()
-        guard epollFD >= 0, wakeFD >= 0 else { throw ForwarderError.curlInitFailed }
+        var waker: EngineWaker?
+        do {
+            guard epollFD >= 0, wakeFD >= 0 else { throw ForwarderError.curlInitFailed }
+            waker = eventLoop == nil ? nil : try EngineWaker(watching: epollFD)
+        } catch {
+            _ = curl_multi_cleanup(multi)
+            if epollFD >= 0 { close(epollFD) }
+            if wakeFD >= 0 { close(wakeFD) }
+            throw error
+        }
         self.multi = multi
         self.epollFD = epollFD
         self.wakeFD = wakeFD
         self.name = name
         self.receiveBufferBytes = receiveBufferBytes
+        self.easyPoolLimit = easyPoolLimit
         self.homeLoop = eventLoop
-        self.waker = eventLoop == nil ? nil : try EngineWaker(watching: epollFD)
+        self.waker = waker
         _ = gh_epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, GH_EPOLLIN, UInt64(UInt32(bitPattern: wakeFD)))
         let userp = Unmanaged.passUnretained(self).toOpaque()
         _ = gh_multi_setopt_socket_callback(multi, curlSocketCallback)
@@ -95,29 +115,60 @@ final class CurlEngine: @unchecked Sendable {
 
     /// Hands a command to the engine's thread. Callable from any thread.
     func submit(_ command: Command) {
-        let wasEmpty = commandLock.withLock { () -> Bool in
+        // nil: refused (stopped); otherwise whether this command starts a new batch.
+        let startsBatch = commandLock.withLock { () -> Bool? in
+            guard !closed else { return nil }
             let wasEmpty = commands.isEmpty
             commands.append(command)
+            // The engine drains the whole queue per pass, so one signal per batch. The
+            // eventfd is signalled under the lock: once `closed` is set nobody can write
+            // to it, so the thread may close it (and its number be reused) safely.
+            if wasEmpty && homeLoop == nil { gh_eventfd_signal(wakeFD) }
             return wasEmpty
         }
-        // The engine drains the whole queue per pass, so one signal per batch. On the
-        // loop itself `execute` only queues the pump for later in the same tick: libcurl
-        // is never entered from inside a handler that is reacting to one of its events.
-        guard wasEmpty else { return }
-        if let homeLoop { homeLoop.execute { self.pump() } } else { gh_eventfd_signal(wakeFD) }
-    }
-
-    /// Aborts every transfer and stops the engine's thread (or its waker); blocks until done.
-    /// Must not be called on the engine's own event loop.
-    func stopAndWait() {
-        if let homeLoop, let waker {
-            waker.stop()
-            try? homeLoop.submit { self.stopOnLoop() }.wait()
+        guard let startsBatch else {
+            // Stopped: the engine will run no more transfers. Fail this one on its loop
+            // rather than leave its request waiting for a connection close.
+            if case .add(let transfer) = command {
+                transfer.eventLoop.execute { transfer.deliver([Self.shutdownFailure]) }
+            }
             return
         }
-        submit(.stop)
+        // On the loop itself `execute` only queues the pump for later in the same tick:
+        // libcurl is never entered from inside a handler that is reacting to one of its
+        // events. Commands that find the queue non-empty ride on the pump already queued.
+        if let homeLoop, startsBatch { homeLoop.execute { self.pump() } }
+    }
+
+    static let shutdownFailure = UpstreamEvent.failed(.brokenMidStream("the gateway is shutting down"))
+
+    /// Aborts every transfer and stops the engine's thread (or its waker); blocks until done.
+    /// A loop-driven engine must be stopped from another thread while its loop still runs
+    /// (the gateway stops the forwarder before its event loop group).
+    func stopAndWait() {
+        commandLock.withLock { closed = true }
+        if let homeLoop, let waker {
+            // First on the loop, so that every pump still queued (by the waker's last
+            // firing, or a timer) finds `stopping` set and touches neither libcurl nor
+            // the waker's descriptors; then the waker thread.
+            try? homeLoop.submit { self.stopOnLoop() }.wait()
+            waker.stop()
+            return
+        }
+        commandLock.withLock {
+            commands.append(.stop)
+            gh_eventfd_signal(wakeFD)
+        }
         finished.lock(whenValue: true)
         finished.unlock()
+    }
+
+    /// Frees an engine that was never started (the forwarder failed to build a later one).
+    func discardUnstarted() {
+        waker?.stop()
+        _ = curl_multi_cleanup(multi)
+        close(epollFD)
+        close(wakeFD)
     }
 
     private func stopOnLoop() {
@@ -132,7 +183,10 @@ final class CurlEngine: @unchecked Sendable {
     /// straight to their handlers. Pumps queued behind one that already did the work
     /// find nothing to do and cost one `epoll_wait` with a zero timeout.
     private func pump() {
-        guard !stopping else { return }
+        guard !stopping else {
+            refuseQueuedCommands()
+            return
+        }
         processCommands()
         pass(timeout: 0)
         // A transfer added in this pass asks for a 0 ms timer to start it: run those now
@@ -148,6 +202,21 @@ final class CurlEngine: @unchecked Sendable {
         flushEvents()
         scheduleTimerPump()
         waker?.rearm()
+    }
+
+    /// After a stop, a transfer added late (a pipelined request behind one the shutdown
+    /// just failed) gets its failure at once instead of waiting for its connection to close.
+    private func refuseQueuedCommands() {
+        let batch = commandLock.withLock { () -> [Command] in
+            defer { commands.removeAll() }
+            return commands
+        }
+        for case .add(let transfer) in batch {
+            transfer.curlRequest = nil
+            transfer.curlFinished = true
+            transfer.curlEnqueue(Self.shutdownFailure)
+        }
+        flushEvents()
     }
 
     /// Makes sure a pump runs when libcurl's timer comes due. Only an earlier deadline
@@ -272,7 +341,7 @@ final class CurlEngine: @unchecked Sendable {
         transfer.curlHeaderList = nil
         guard let easy = transfer.curlEasy else { return }
         transfer.curlEasy = nil
-        if easyPool.count < Self.easyPoolLimit {
+        if easyPool.count < easyPoolLimit {
             curl_easy_reset(easy)
             easyPool.append(easy)
         } else {
@@ -314,14 +383,15 @@ final class CurlEngine: @unchecked Sendable {
     private func flushEvents() {
         guard !dirty.isEmpty else { return }
         if homeLoop != nil {
-            let ready = dirty
-            dirty.removeAll(keepingCapacity: true)
-            for transfer in ready {
+            // Swapped, not copied: both arrays keep their storage from pump to pump.
+            swap(&dirty, &delivering)
+            for transfer in delivering {
                 let events = transfer.curlPending
                 transfer.curlPending = []
                 transfer.curlQueuedForFlush = false
                 transfer.deliver(events)
             }
+            delivering.removeAll(keepingCapacity: true)
             return
         }
         var batches: [(loop: any EventLoop, deliveries: [(UpstreamTransfer, [UpstreamEvent])])] = []
@@ -348,7 +418,7 @@ final class CurlEngine: @unchecked Sendable {
         for transfer in active.values {
             if let easy = transfer.curlEasy { _ = curl_multi_remove_handle(multi, easy) }
             release(transfer)
-            transfer.curlEnqueue(.failed(.brokenMidStream("the gateway is shutting down")))
+            transfer.curlEnqueue(Self.shutdownFailure)
         }
         active.removeAll()
         flushEvents()

@@ -13,8 +13,9 @@ import Synchronization
 /// one wake-up per pump, not one per socket event, and the thread does no curl work.
 ///
 /// `@unchecked Sendable`: the descriptors are immutable after init and the kernel
-/// serialises the epoll calls; `thread` is only touched by `start` and `stop`, which
-/// the owning engine calls once each, in that order.
+/// serialises the epoll calls; `fired` is atomic; `started` is written by `start` and
+/// read by `stop`, which the owning engine calls once each, in that order, and never
+/// concurrently (the forwarder's init and shutdown).
 final class EngineWaker: @unchecked Sendable {
     private let masterFD: Int32
     private let watchedFD: Int32
@@ -32,7 +33,11 @@ final class EngineWaker: @unchecked Sendable {
         guard masterFD >= 0, stopFD >= 0,
             gh_epoll_ctl(masterFD, EPOLL_CTL_ADD, stopFD, GH_EPOLLIN, 1) == 0,
             gh_epoll_ctl(masterFD, EPOLL_CTL_ADD, epollFD, GH_EPOLLIN | GH_EPOLLONESHOT, 0) == 0
-        else { throw ForwarderError.curlInitFailed }
+        else {
+            if masterFD >= 0 { close(masterFD) }
+            if stopFD >= 0 { close(stopFD) }
+            throw ForwarderError.curlInitFailed
+        }
     }
 
     /// Starts the waiting thread; `onReady` runs on it once per armed readiness.

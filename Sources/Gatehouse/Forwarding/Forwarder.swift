@@ -35,31 +35,34 @@ public final class Forwarder: Sendable {
     public init(threads: Int = 0, eventLoops: [any EventLoop] = [], maxConnectionsPerThread: Int = 20_000) throws {
         var threadedLanes: [Lanes] = []
         var loopLanes: [ObjectIdentifier: Lanes] = [:]
-        if threads == 0 && !eventLoops.isEmpty {
-            for (index, loop) in eventLoops.enumerated() {
-                loopLanes[ObjectIdentifier(loop)] = try Self.makeLanes(
-                    name: "gatehouse-\(index)", maxConnections: maxConnectionsPerThread, eventLoop: loop)
+        var built: [CurlEngine] = []
+        func lanes(_ name: String, on loop: (any EventLoop)?) throws -> Lanes {
+            let ordinary = try CurlEngine(
+                name: "\(name)-curl", maxConnections: maxConnectionsPerThread, eventLoop: loop)
+            built.append(ordinary)
+            let stream = try CurlEngine(
+                name: "\(name)-sse", maxConnections: maxConnectionsPerThread,
+                receiveBufferBytes: Self.streamReceiveBufferBytes, easyPoolLimit: 64, eventLoop: loop)
+            built.append(stream)
+            return Lanes(ordinary: ordinary, stream: stream)
+        }
+        do {
+            if threads == 0 && !eventLoops.isEmpty {
+                for (index, loop) in eventLoops.enumerated() {
+                    loopLanes[ObjectIdentifier(loop)] = try lanes("gatehouse-\(index)", on: loop)
+                }
+            } else {
+                let count = threads > 0 ? threads : max(1, System.coreCount / 4)
+                for index in 0..<count { threadedLanes.append(try lanes("gatehouse-\(index)", on: nil)) }
             }
-        } else {
-            let count = threads > 0 ? threads : max(1, System.coreCount / 4)
-            for index in 0..<count {
-                threadedLanes.append(
-                    try Self.makeLanes(
-                        name: "gatehouse-\(index)", maxConnections: maxConnectionsPerThread, eventLoop: nil))
-            }
+        } catch {
+            // Nothing was started yet: release what was built and report the failure.
+            for engine in built { engine.discardUnstarted() }
+            throw error
         }
         self.threadedLanes = threadedLanes
         self.loopLanes = loopLanes
         for engine in allEngines { engine.start() }
-    }
-
-    private static func makeLanes(name: String, maxConnections: Int, eventLoop: (any EventLoop)?) throws -> Lanes {
-        Lanes(
-            ordinary: try CurlEngine(name: "\(name)-curl", maxConnections: maxConnections, eventLoop: eventLoop),
-            stream: try CurlEngine(
-                name: "\(name)-sse", maxConnections: maxConnections,
-                receiveBufferBytes: streamReceiveBufferBytes, eventLoop: eventLoop)
-        )
     }
 
     private var allEngines: [CurlEngine] {

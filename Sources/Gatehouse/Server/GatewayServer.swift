@@ -54,16 +54,23 @@ public final class GatewayServer: Sendable {
         let setup = try CredentialSetup.build(config, apiKeys: apiKeys)
         for warning in setup.warnings { logger.warning("\(warning)") }
         self.refresher = NIOLockedValueBox(Self.makeRefresher(setup.jwksSources, logger: logger, metrics: metrics))
-        let loops = config.server.eventLoops > 0 ? config.server.eventLoops : System.coreCount
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
-        self.forwarder = try Forwarder(
-            threads: config.server.upstreamThreads, eventLoops: Array(group.makeIterator()))
         self.accessLog = try AccessLog(config.logs.access)
         self.denialLog = try DenialLog(
             path: config.logs.denials,
             maxBytes: config.logs.denialsMaxBytes,
             keep: config.logs.denialsKeep
         )
+        // Threads last, after everything that can fail on a user's input (log paths).
+        let loops = config.server.eventLoops > 0 ? config.server.eventLoops : System.coreCount
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
+        do {
+            self.forwarder = try Forwarder(
+                threads: config.server.upstreamThreads, eventLoops: Array(group.makeIterator()))
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+        self.group = group
         self.runtimes = RuntimeStore(Runtime(config: config, authenticator: setup.authenticator))
         self.logger = logger
         self.channels = BoundChannels()
