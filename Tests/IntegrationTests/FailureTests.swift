@@ -7,7 +7,7 @@ import Testing
 @Suite("Failures") struct FailureTests {
     @Test("refused upstream connection → 502 upstream_unavailable", arguments: GatewayFixture.upstreamThreadModes)
     func upstreamRefused(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             let response = try await CurlClient.request(url: gw.url("/dead/x"))
             #expect(response.status == 502)
             #expect(response.header("Content-Type") == "application/json")
@@ -40,10 +40,9 @@ import Testing
         "no response head within upstream_response_timeout → 504 upstream_timeout",
         arguments: GatewayFixture.upstreamThreadModes)
     func upstreamTimeout(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { config in
-            config.server.upstreamThreads = upstreamThreads
-            config.server.upstreamResponseTimeout = .milliseconds(300)
-        }) { gw in
+        try await GatewayFixture.with(
+            upstreamThreads: upstreamThreads, configure: { $0.server.upstreamResponseTimeout = .milliseconds(300) }
+        ) { gw in
             let started = ContinuousClock.now
             let response = try await CurlClient.request(url: gw.url("/api/slow-headers?delay_ms=3000"))
             #expect(response.status == 504)
@@ -56,7 +55,7 @@ import Testing
         "upstream dropping mid-stream closes the client connection, no fabricated status",
         arguments: GatewayFixture.upstreamThreadModes)
     func midStreamDrop(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             let response = try await CurlClient.request(url: gw.url("/api/drop-mid-stream"))
             #expect(response.status == 200)
             #expect(response.bodyBytes == 1000)
@@ -68,10 +67,9 @@ import Testing
 
     @Test("stream_idle_timeout ends a stream on which nothing moves", arguments: GatewayFixture.upstreamThreadModes)
     func streamIdleTimeout(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { config in
-            config.server.upstreamThreads = upstreamThreads
-            config.server.streamIdleTimeout = .milliseconds(400)
-        }) { gw in
+        try await GatewayFixture.with(
+            upstreamThreads: upstreamThreads, configure: { $0.server.streamIdleTimeout = .milliseconds(400) }
+        ) { gw in
             let started = ContinuousClock.now
             let response = try await CurlClient.request(url: gw.url("/api/headers-then-hang"), timeout: .seconds(10))
             #expect(response.status == 200)
@@ -84,7 +82,7 @@ import Testing
 
     @Test("a client that goes away cancels the upstream transfer", arguments: GatewayFixture.upstreamThreadModes)
     func clientDisconnectCancelsUpstream(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             var options = CurlClient.Options()
             options.abortAfterBytes = 1
             let response = try await CurlClient.request(

@@ -7,7 +7,7 @@ import Testing
     @Test(
         "method, rewritten path, raw query and body reach the upstream", arguments: GatewayFixture.upstreamThreadModes)
     func forwardsRequest(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             let body = Array("hello upstream".utf8)
             let response = try await CurlClient.request(
                 method: "PUT",
@@ -59,7 +59,7 @@ import Testing
 
     @Test("Server-Sent Events reach the client event by event", arguments: GatewayFixture.upstreamThreadModes)
     func sseIsStreamedIncrementally(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             let response = try await CurlClient.request(url: gw.url("/api/sse?events=5&interval_ms=200"))
             #expect(response.status == 200)
             #expect(response.header("Content-Type") == "text/event-stream")
@@ -130,7 +130,7 @@ import Testing
         "a slow client slows the upstream read instead of filling memory", arguments: GatewayFixture.upstreamThreadModes
     )
     func backpressureOnSlowClient(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             var options = CurlClient.Options()
             options.receiveBufferSize = 16 * 1024
             options.delayPerChunk = .milliseconds(2)
@@ -150,7 +150,7 @@ import Testing
 
     @Test("chunked request bodies are forwarded", arguments: GatewayFixture.upstreamThreadModes)
     func chunkedUpload(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             let size = 3 * 1024 * 1024 + 17
             let response = try await CurlClient.request(
                 method: "POST",

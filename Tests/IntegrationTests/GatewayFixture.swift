@@ -33,7 +33,10 @@ struct GatewayFixture: Sendable {
     /// dedicated curl thread that hands results back to the loop.
     static let upstreamThreadModes = [0, 1]
 
+    /// - Parameter upstreamThreads: `server.upstream_threads`; 0 (as shipped) runs libcurl
+    ///   on the event loop, see `upstreamThreadModes`.
     static func with<T: Sendable>(
+        upstreamThreads: Int = 0,
         configure: @Sendable (inout GatewayConfig) -> Void = { _ in },
         _ body: @Sendable (GatewayFixture) async throws -> T
     ) async throws -> T {
@@ -44,9 +47,7 @@ struct GatewayFixture: Sendable {
             config.admin.listen = ListenAddress(host: "127.0.0.1", port: 0)
             config.logs.access = .off
             config.server.eventLoops = 1
-            // 0: ordinary requests run on the event loop's own engine, as shipped;
-            // `UpstreamConnectionTests` covers dedicated curl threads (`upstream_threads` > 0).
-            config.server.upstreamThreads = 0
+            config.server.upstreamThreads = upstreamThreads
             // Limits out of the way unless a test sets its own: suites send many requests,
             // and many bad credentials, from one identity and one address.
             config.rateLimits.defaultPolicy = RateLimitPolicy(name: "default", requests: 1_000_000, per: .seconds(1))

@@ -31,7 +31,7 @@ let loopbackHostName: String? = {
     func everyConnectionClosed(upstreamThreads: Int) async throws {
         // Each request opens a new upstream socket, usually on the descriptor number the
         // previous one just gave back: a stale epoll registration would hang it.
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             for index in 0..<100 {
                 let response = try await CurlClient.request(url: gw.url("/api/hop-by-hop"), timeout: .seconds(10))
                 #expect(response.status == 200, "request \(index): curl code \(response.curlCode)")
@@ -45,7 +45,7 @@ let loopbackHostName: String? = {
         "a pooled connection the upstream closes while idle is replaced, and the gateway does not spin on it",
         arguments: GatewayFixture.upstreamThreadModes)
     func idlePooledConnectionClosedByUpstream(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             let first = try await CurlClient.request(url: gw.url("/api/close-when-idle?delay_ms=50"))
             #expect(first.status == 200)
             // The upstream closes the pooled connection; libcurl is not watching it any more,
@@ -94,7 +94,7 @@ let loopbackHostName: String? = {
 
     @Test("100 pipelined requests in one write are answered in order", arguments: GatewayFixture.upstreamThreadModes)
     func deepPipelining(upstreamThreads: Int) async throws {
-        try await GatewayFixture.with(configure: { $0.server.upstreamThreads = upstreamThreads }) { gw in
+        try await GatewayFixture.with(upstreamThreads: upstreamThreads) { gw in
             var requests = ""
             for index in 0..<100 { requests += "GET /api/p\(index) HTTP/1.1\r\nHost: x\r\n\r\n" }
             requests += "GET /api/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

@@ -127,11 +127,7 @@ final class CurlEngine: @unchecked Sendable {
             return wasEmpty
         }
         guard let startsBatch else {
-            // Stopped: the engine will run no more transfers. Fail this one on its loop
-            // rather than leave its request waiting for a connection close.
-            if case .add(let transfer) = command {
-                transfer.eventLoop.execute { transfer.deliver([Self.shutdownFailure]) }
-            }
+            Self.refuse(command)
             return
         }
         // On the loop itself `execute` only queues the pump for later in the same tick:
@@ -141,6 +137,14 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     static let shutdownFailure = UpstreamEvent.failed(.brokenMidStream("the gateway is shutting down"))
+
+    /// The engine has stopped and will run no more transfers: a transfer handed to it now
+    /// fails on its loop at once (libcurl never saw it), rather than leaving its request
+    /// waiting for a connection close. Other commands need no answer.
+    private static func refuse(_ command: Command) {
+        guard case .add(let transfer) = command else { return }
+        transfer.eventLoop.execute { transfer.deliver([shutdownFailure]) }
+    }
 
     /// Aborts every transfer and stops the engine's thread (or its waker); blocks until done.
     /// A loop-driven engine must be stopped from another thread while its loop still runs
@@ -192,10 +196,7 @@ final class CurlEngine: @unchecked Sendable {
         // A transfer added in this pass asks for a 0 ms timer to start it: run those now
         // rather than on the next tick. Bounded, so a stuck timer cannot hold the loop.
         var rounds = 0
-        while rounds < 4, let deadline = timerDeadline, deadline <= Self.now() {
-            var running: Int32 = 0
-            timerDeadline = nil
-            _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
+        while rounds < 4, runTimerIfDue() {
             collectFinished()
             rounds += 1
         }
@@ -204,19 +205,14 @@ final class CurlEngine: @unchecked Sendable {
         waker?.rearm()
     }
 
-    /// After a stop, a transfer added late (a pipelined request behind one the shutdown
-    /// just failed) gets its failure at once instead of waiting for its connection to close.
+    /// After a stop: commands queued just before it (a pipelined request behind one the
+    /// shutdown just failed) are refused like those that come later.
     private func refuseQueuedCommands() {
         let batch = commandLock.withLock { () -> [Command] in
             defer { commands.removeAll() }
             return commands
         }
-        for case .add(let transfer) in batch {
-            transfer.curlRequest = nil
-            transfer.curlFinished = true
-            transfer.curlEnqueue(Self.shutdownFailure)
-        }
-        flushEvents()
+        for command in batch { Self.refuse(command) }
     }
 
     /// Makes sure a pump runs when libcurl's timer comes due. Only an earlier deadline
@@ -272,12 +268,18 @@ final class CurlEngine: @unchecked Sendable {
                 _ = curl_multi_socket_action(multi, fd, action, &running)
             }
         }
-        if let deadline = timerDeadline, deadline <= Self.now() {
-            timerDeadline = nil
-            _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
-        }
+        _ = runTimerIfDue()
         collectFinished()
         if homeLoop == nil { flushEvents() }
+    }
+
+    /// Runs libcurl's timer if it is due; false when it is not.
+    private func runTimerIfDue() -> Bool {
+        guard let deadline = timerDeadline, deadline <= Self.now() else { return false }
+        var running: Int32 = 0
+        timerDeadline = nil
+        _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
+        return true
     }
 
     private func pollTimeoutMilliseconds() -> Int32 {

@@ -36,7 +36,7 @@ public final class Forwarder: Sendable {
         var threadedLanes: [Lanes] = []
         var loopLanes: [ObjectIdentifier: Lanes] = [:]
         var built: [CurlEngine] = []
-        func lanes(_ name: String, on loop: (any EventLoop)?) throws -> Lanes {
+        func makeLanes(_ name: String, on loop: (any EventLoop)?) throws -> Lanes {
             let ordinary = try CurlEngine(
                 name: "\(name)-curl", maxConnections: maxConnectionsPerThread, eventLoop: loop)
             built.append(ordinary)
@@ -49,11 +49,11 @@ public final class Forwarder: Sendable {
         do {
             if threads == 0 && !eventLoops.isEmpty {
                 for (index, loop) in eventLoops.enumerated() {
-                    loopLanes[ObjectIdentifier(loop)] = try lanes("gatehouse-\(index)", on: loop)
+                    loopLanes[ObjectIdentifier(loop)] = try makeLanes("gatehouse-\(index)", on: loop)
                 }
             } else {
                 let count = threads > 0 ? threads : max(1, System.coreCount / 4)
-                for index in 0..<count { threadedLanes.append(try lanes("gatehouse-\(index)", on: nil)) }
+                for index in 0..<count { threadedLanes.append(try makeLanes("gatehouse-\(index)", on: nil)) }
             }
         } catch {
             // Nothing was started yet: release what was built and report the failure.

@@ -59,7 +59,7 @@ public final class UpstreamTransfer: @unchecked Sendable {
     private var sink: (any UpstreamEventSink)?
     /// The batch being delivered ends the transfer (`.end` or `.failed` last): libcurl is
     /// done, so response bytes written now need not be reported back for backpressure.
-    public private(set) var deliveringFinalBatch = false
+    private(set) var deliveringFinalBatch = false
 
     init(request: UpstreamRequest, eventLoop: any EventLoop, engine: CurlEngine, sink: any UpstreamEventSink) {
         self.curlRequest = request

@@ -308,14 +308,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamEventSink {
             let count = buffer.readableBytes
             exchange.bytesOut += count
             exchange.touch()
-            if transfer.deliveringFinalBatch {
-                // Nothing left to resume: no completion callback (most small responses).
-                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            } else {
-                let promise = context.eventLoop.makePromise(of: Void.self)
-                promise.futureResult.whenComplete { _ in transfer.responseBytesWritten(count) }
-                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+            // Written bytes are reported back so that a paused libcurl resumes; in a
+            // transfer's final batch there is nothing left to resume (most small responses).
+            var written: EventLoopPromise<Void>?
+            if !transfer.deliveringFinalBatch {
+                written = context.eventLoop.makePromise(of: Void.self)
+                written?.futureResult.whenComplete { _ in transfer.responseBytesWritten(count) }
             }
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: written)
         case .end:
             exchange.upstreamFinished = true
             if exchange.requestEnded {
