@@ -626,6 +626,41 @@ private func success(_ result: Result<Identity, AuthenticationFailure>) -> Ident
         #expect(cache.lookup("token-999", now: now) == identity)
     }
 
+    @Test func cacheEvictsInInsertionOrderOnceFull() {
+        let cache = VerifiedTokenCache(capacity: 3, shardCount: 1)
+        let identity = Identity(method: .jwt, subject: "s", expiresAt: now + 60)
+        let shortLived = Identity(method: .jwt, subject: "short", expiresAt: now + 1)
+        for name in ["a", "b"] { cache.store(name, identity: identity) }
+        cache.store("c", identity: shortLived)
+        #expect(cache.count == 3, "the ring grows with the entries up to its capacity")
+        cache.store("d", identity: identity)
+        #expect(cache.lookup("a", now: now) == nil, "the oldest slot is overwritten first")
+        #expect(cache.count == 3)
+        // Storing a cached token again refreshes it in place: it keeps its slot.
+        cache.store("b", identity: identity)
+        #expect(cache.count == 3)
+        cache.store("e", identity: identity)
+        #expect(cache.lookup("b", now: now) == nil)
+        #expect(cache.lookup("d", now: now) == identity)
+        // An entry dropped on expiry leaves its slot behind; reusing it evicts nothing else.
+        #expect(cache.lookup("c", now: now + 1) == nil)
+        #expect(cache.count == 2)
+        cache.store("f", identity: identity)
+        #expect(cache.count == 3)
+        for name in ["d", "e", "f"] { #expect(cache.lookup(name, now: now) == identity) }
+    }
+
+    @Test func cacheKeyIsTheSameForTokenAndKeyCalls() throws {
+        let cache = VerifiedTokenCache()
+        let jwt = token()
+        let verified = try #require(success(standard.verify(jwt, now: now)))
+        cache.store(VerifiedTokenCache.Key(token: jwt), identity: verified)
+        #expect(cache.lookup(jwt, now: now) == verified)
+        #expect(cache.lookup(VerifiedTokenCache.Key(token: jwt, audienceOverride: ["https://a"]), now: now) == nil)
+        #expect(VerifiedTokenCache.Key(token: jwt) != VerifiedTokenCache.Key(token: jwt + "x"))
+        #expect(VerifiedTokenCache.Key(token: "ab") != VerifiedTokenCache.Key(token: "a", audienceOverride: ["b"]))
+    }
+
     // MARK: Cost (informational only: printed, never asserted)
 
     @Test func measureVerificationCost() throws {

@@ -35,7 +35,8 @@ public final class Authenticator: Sendable {
 
     private func authenticateToken(_ token: String, now: Int64) -> Result<Identity, AuthenticationFailure> {
         let identity: Identity
-        if let cached = tokenCache.lookup(token, now: now) {
+        let cacheKey = VerifiedTokenCache.Key(token: token)
+        if let cached = tokenCache.lookup(cacheKey, now: now) {
             identity = cached
         } else {
             switch jwt.verify(token, now: now) {
@@ -43,7 +44,7 @@ public final class Authenticator: Sendable {
                 return .failure(failure)
             case .success(let verified):
                 identity = verified
-                tokenCache.store(token, identity: verified)
+                tokenCache.store(cacheKey, identity: verified)
             }
         }
         // After the cache on purpose: a revocation applies to cached tokens at once.

@@ -191,7 +191,9 @@ public final class UpstreamTransfer: @unchecked Sendable {
             last.writeBytes(source)
             curlPending.append(.body(last))
         } else {
-            var buffer = ByteBufferAllocator().buffer(capacity: max(source.count, 4096))
+            // Exactly the chunk's size: a small body then comes from malloc's per-thread
+            // cache, where a 4 KiB floor went through the slower general path every time.
+            var buffer = ByteBufferAllocator().buffer(capacity: source.count)
             buffer.writeBytes(source)
             curlEnqueue(.body(buffer))
         }

@@ -249,6 +249,13 @@ public final class GatewayServer: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 4)
+                // Each connection keeps its receive buffer between reads, so an idle event
+                // stream holds one for hours. NIO starts at 2 KiB; 1 KiB still takes a
+                // typical request (a JWT included) in one read, and the allocator grows
+                // the buffer after a full read for clients that send more.
+                .childChannelOption(
+                    .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536)
+                )
                 .childChannelInitializer(initializer)
                 .bind(host: address.host, port: address.port)
                 .get()

@@ -32,14 +32,22 @@ public final class VerifiedTokenCache: Sendable {
     /// `audienceOverride` must be the one the caller would pass to the verifier: a token
     /// accepted for one MCP resource says nothing about another.
     public func lookup(_ token: String, audienceOverride: [String]? = nil, now: Int64) -> Identity? {
-        let key = Self.key(token, audienceOverride: audienceOverride)
-        return shard(for: key).withLockedValue { $0.lookup(key, now: now) }
+        lookup(Key(token: token, audienceOverride: audienceOverride), now: now)
+    }
+
+    /// As `lookup(_:audienceOverride:now:)`, with the key computed once by the caller, who
+    /// stores under the same key after a miss (one SHA-256 per request, not two).
+    public func lookup(_ key: Key, now: Int64) -> Identity? {
+        shard(for: key).withLockedValue { $0.lookup(key, now: now) }
     }
 
     /// Caches a verified identity. Identities without `expiresAt` are not cached.
     public func store(_ token: String, audienceOverride: [String]? = nil, identity: Identity) {
+        store(Key(token: token, audienceOverride: audienceOverride), identity: identity)
+    }
+
+    public func store(_ key: Key, identity: Identity) {
         guard let expiresAt = identity.expiresAt else { return }
-        let key = Self.key(token, audienceOverride: audienceOverride)
         shard(for: key).withLockedValue { $0.store(key, identity: identity, expiresAt: expiresAt) }
     }
 
@@ -47,11 +55,7 @@ public final class VerifiedTokenCache: Sendable {
     /// compromise), so that tokens it signed are verified again rather than served.
     public func removeAll() {
         for shard in shards {
-            shard.withLockedValue { shard in
-                shard.entries.removeAll(keepingCapacity: true)
-                shard.ring = Array(repeating: nil, count: shard.ring.count)
-                shard.next = 0
-            }
+            shard.withLockedValue { $0.removeAll() }
         }
     }
 
@@ -63,48 +67,68 @@ public final class VerifiedTokenCache: Sendable {
         shards[Int(key.a % UInt64(shards.count))]
     }
 
-    private static func key(_ token: String, audienceOverride: [String]?) -> Key {
-        var hasher = SHA256()
-        hasher.update(data: Array(token.utf8))
-        if let audienceOverride {
-            // NUL cannot occur in a token or (usefully) in an audience: an unambiguous join.
-            for audience in audienceOverride {
-                hasher.update(data: [0])
-                hasher.update(data: Array(audience.utf8))
+    /// SHA-256 of the token (and the audience override in force). The full 256-bit
+    /// digest: a collision would hand one caller another's identity.
+    public struct Key: Hashable, Sendable {
+        var a, b, c, d: UInt64
+
+        public init(token: String, audienceOverride: [String]? = nil) {
+            var hasher = SHA256()
+            Self.hash(token, into: &hasher)
+            if let audienceOverride {
+                // NUL cannot occur in a token or (usefully) in an audience: an unambiguous join.
+                for audience in audienceOverride {
+                    withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
+                    Self.hash(audience, into: &hasher)
+                }
+            }
+            let digest = hasher.finalize()
+            (a, b, c, d) = digest.withUnsafeBytes { raw in
+                (
+                    raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                    raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                    raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                    raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+                )
             }
         }
-        let digest = hasher.finalize()
-        return digest.withUnsafeBytes { raw in
-            Key(
-                a: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
-                b: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                c: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
-                d: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
-            )
+
+        /// Hashes the string's UTF-8 in place; a token (always native, contiguous) is not
+        /// copied into an array first.
+        private static func hash(_ text: String, into hasher: inout SHA256) {
+            var text = text
+            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
         }
     }
 
-    /// The full 256-bit digest: a collision would hand one caller another's identity.
-    private struct Key: Hashable {
-        var a, b, c, d: UInt64
-    }
-
-    private struct Entry {
-        var identity: Identity
-        var expiresAt: Int64
+    /// A class so that the dictionary's buckets hold a pointer, not a whole `Identity`:
+    /// buckets are allocated in powers of two and half of them stand empty after a resize,
+    /// which made an inline entry cost about twice its size.
+    private final class Entry: Sendable {
+        let identity: Identity
+        let expiresAt: Int64
         /// The ring slot that owns this entry.
-        var slot: Int
+        let slot: Int
+
+        init(identity: Identity, expiresAt: Int64, slot: Int) {
+            self.identity = identity
+            self.expiresAt = expiresAt
+            self.slot = slot
+        }
     }
 
     private struct Shard {
         var entries: [Key: Entry] = [:]
-        /// Keys by insertion slot. A slot can outlive its entry (expired and removed, or
-        /// re-inserted elsewhere); `Entry.slot` tells whether it still owns it.
-        var ring: [Key?]
+        /// Keys by insertion slot. It grows with the entries up to `capacity` (so an idle
+        /// cache costs no memory), then wraps. A slot can outlive its entry (expired and
+        /// removed, or re-inserted elsewhere); `Entry.slot` tells whether it still owns it.
+        var ring: [Key] = []
+        let capacity: Int
+        /// The slot to overwrite next, once the ring is full.
         var next = 0
 
         init(capacity: Int) {
-            ring = Array(repeating: nil, count: capacity)
+            self.capacity = capacity
         }
 
         mutating func lookup(_ key: Key, now: Int64) -> Identity? {
@@ -121,12 +145,24 @@ public final class VerifiedTokenCache: Sendable {
                 entries[key] = Entry(identity: identity, expiresAt: expiresAt, slot: existing.slot)
                 return
             }
-            if let evicted = ring[next], entries[evicted]?.slot == next {
-                entries[evicted] = nil
+            let slot: Int
+            if ring.count < capacity {
+                slot = ring.count
+                ring.append(key)
+            } else {
+                slot = next
+                let evicted = ring[slot]
+                if entries[evicted]?.slot == slot { entries[evicted] = nil }
+                ring[slot] = key
+                next = (next + 1) % capacity
             }
-            ring[next] = key
-            entries[key] = Entry(identity: identity, expiresAt: expiresAt, slot: next)
-            next = (next + 1) % ring.count
+            entries[key] = Entry(identity: identity, expiresAt: expiresAt, slot: slot)
+        }
+
+        mutating func removeAll() {
+            entries.removeAll()
+            ring.removeAll()
+            next = 0
         }
     }
 }
