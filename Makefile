@@ -2,7 +2,7 @@
 # machine with only the Swift toolchain: missing system packages are installed first.
 
 SWIFT        ?= swift
-APT_PACKAGES := libcurl4-openssl-dev libssl-dev libsqlite3-dev pkg-config ca-certificates curl openssl
+APT_PACKAGES := libcurl4-openssl-dev libssl-dev libsqlite3-dev libmimalloc-dev pkg-config ca-certificates curl openssl
 BIN          := .build/debug/gatehouse
 
 .PHONY: all deps build run run-example test lint format bench soak
@@ -10,9 +10,10 @@ BIN          := .build/debug/gatehouse
 all: build
 
 # Installs the system libraries the package links against (libcurl with OpenSSL), when
-# they are missing. As root it runs apt-get itself; otherwise it says what to run.
+# they are missing, and mimalloc, which the executables link as their allocator. As root
+# it runs apt-get itself; otherwise it says what to run.
 deps:
-	@if pkg-config --exists libcurl sqlite3 2>/dev/null && command -v openssl >/dev/null && [ -e /usr/include/openssl/ssl.h ] && [ -d /etc/ssl/certs ]; then :; \
+	@if pkg-config --exists libcurl sqlite3 2>/dev/null && [ -e /usr/include/mimalloc.h ] && command -v openssl >/dev/null && [ -e /usr/include/openssl/ssl.h ] && [ -d /etc/ssl/certs ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing $(APT_PACKAGES)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \

@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The shipped binaries allocate through mimalloc (Debian: libmimalloc-dev) rather than
+// glibc's malloc, which slowed down as the verified-token cache filled and fragmented its
+// heap (BENCHMARKS.md, session 4; `MemoryAllocator` logs which one is in force).
+let mimalloc: [LinkerSetting] = [.linkedLibrary("mimalloc", .when(platforms: [.linux]))]
+
 let package = Package(
     name: "gatehouse",
     platforms: [.macOS(.v14)],
@@ -56,7 +61,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            linkerSettings: mimalloc
         ),
         // Micro benchmarks (`make bench`): each figure is printed beside a reference
         // measured in the same run, because absolute numbers drift on shared machines.
@@ -67,7 +73,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
-            ]
+            ],
+            linkerSettings: mimalloc
         ),
         .testTarget(
             name: "GatehouseTests",

@@ -200,6 +200,7 @@ public final class GatewayServer: Sendable {
                 "address": "\(Self.describe(publicChannel.localAddress, or: config.server.listen))",
                 "routes": "\(config.routes.count)",
                 "scheme": "\(scheme)",
+                "allocator": "\(MemoryAllocator.provider() ?? "unknown")",
             ]
         )
 
