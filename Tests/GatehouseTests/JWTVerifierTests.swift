@@ -564,6 +564,47 @@ private func success(_ result: Result<Identity, AuthenticationFailure>) -> Ident
         }
     }
 
+    @Test func keysRemovedHandlerRunsOnlyWhenARefreshDropsAKey() throws {
+        let rsa = try VerificationKey(.rsa(rsaKey.publicKey), kid: "rsa-1")
+        let ec = try VerificationKey(.p256(p256Key.publicKey), kid: "ec-1")
+        let otherEC = try VerificationKey(.p256(P256.Signing.PrivateKey().publicKey), kid: "ec-1")
+        let keys = IssuerKeys(staticKeys: [], hasJWKSURL: true)
+        let counter = Counter()
+        keys.setKeysRemovedHandler { counter.increment() }
+        #expect(!keys.replaceJWKS([rsa]), "the first load removes nothing")
+        #expect(!keys.replaceJWKS([rsa]), "the same set again")
+        #expect(!keys.replaceJWKS([ec, rsa]), "a key added (rotation), order changed")
+        #expect(counter.value == 0)
+        #expect(keys.replaceJWKS([ec]), "rsa-1 dropped")
+        #expect(counter.value == 1)
+        #expect(keys.replaceJWKS([otherEC]), "same kid, other key material: the old key is gone")
+        #expect(counter.value == 2)
+        let pinned = try VerificationKey(.p256(P256.Signing.PrivateKey().publicKey), kid: "p", pinnedAlgorithm: .es256)
+        #expect(!keys.replaceJWKS([otherEC, pinned]))
+        #expect(keys.replaceJWKS([otherEC]), "a pinned key dropped")
+        #expect(counter.value == 3)
+    }
+
+    @Test func droppingAJWKSKeyEmptiesTheAuthenticatorsCache() throws {
+        let keys = IssuerKeys(staticKeys: [], hasJWKSURL: true)
+        keys.replaceJWKS([try VerificationKey(.rsa(rsaKey.publicKey), kid: "rsa-1")])
+        let authenticator = Authenticator(
+            jwt: JWTVerifier(issuers: [(config: issuerConfig(), keys: keys)]),
+            apiKeys: APIKeyVerifier(prefix: "ghk"),
+            issuerKeys: [(issuer: issuerName, keys: keys)]
+        )
+        let jwt = token(payload: claims(["exp": now + 600]))
+        #expect(success(authenticator.authenticate(.jwt(jwt), now: now)) != nil)
+        #expect(authenticator.tokenCache.count == 1)
+        keys.replaceJWKS([try VerificationKey(.p256(p256Key.publicKey), kid: "ec-1")])
+        #expect(authenticator.tokenCache.count == 0)
+        guard case .failure(let failure) = authenticator.authenticate(.jwt(jwt), now: now) else {
+            Issue.record("a token signed by a dropped key was still accepted")
+            return
+        }
+        #expect(failure.reason == .unknownKey)
+    }
+
     @Test func unknownKidHandlerRunsForJWKSIssuers() {
         let keys = IssuerKeys(staticKeys: defaultKeys(), hasJWKSURL: true)
         keys.replaceJWKS([])
@@ -650,6 +691,39 @@ private func success(_ result: Result<Identity, AuthenticationFailure>) -> Ident
         for name in ["d", "e", "f"] { #expect(cache.lookup(name, now: now) == identity) }
     }
 
+    @Test func cacheSlotOwnershipKeepsAnEntryReStoredElsewhere() {
+        let cache = VerifiedTokenCache(capacity: 3, shardCount: 1)
+        let identity = Identity(method: .jwt, subject: "s", expiresAt: now + 60)
+        cache.store("a", identity: identity)
+        cache.store("b", identity: Identity(method: .jwt, subject: "b", expiresAt: now + 1))
+        cache.store("c", identity: identity)
+        #expect(cache.lookup("b", now: now + 1) == nil, "b expired and was dropped")
+        // b comes back: it takes slot 0 (evicting a) while slot 1 still names it.
+        cache.store("b", identity: identity)
+        #expect(cache.lookup("a", now: now) == nil)
+        // d overwrites slot 1: b is owned by slot 0 now, so it must survive.
+        cache.store("d", identity: identity)
+        for name in ["b", "c", "d"] { #expect(cache.lookup(name, now: now) == identity, "\(name)") }
+        cache.store("e", identity: identity)
+        #expect(cache.lookup("c", now: now) == nil)
+        cache.store("f", identity: identity)
+        #expect(cache.lookup("b", now: now) == nil, "b's own slot comes round")
+        #expect(cache.count == 3)
+    }
+
+    @Test func aStoreFromBeforeAFlushIsDropped() {
+        let cache = VerifiedTokenCache()
+        let identity = Identity(method: .jwt, subject: "s", expiresAt: now + 60)
+        let generation = cache.generation
+        cache.store(VerifiedTokenCache.Key(token: "kept"), identity: identity, ifGeneration: generation)
+        #expect(cache.lookup("kept", now: now) == identity)
+        cache.removeAll()
+        cache.store(VerifiedTokenCache.Key(token: "late"), identity: identity, ifGeneration: generation)
+        #expect(cache.lookup("late", now: now) == nil, "verified with keys from before the flush")
+        cache.store(VerifiedTokenCache.Key(token: "late"), identity: identity, ifGeneration: cache.generation)
+        #expect(cache.lookup("late", now: now) == identity)
+    }
+
     @Test func cacheKeyIsTheSameForTokenAndKeyCalls() throws {
         let cache = VerifiedTokenCache()
         let jwt = token()
@@ -659,6 +733,12 @@ private func success(_ result: Result<Identity, AuthenticationFailure>) -> Ident
         #expect(cache.lookup(VerifiedTokenCache.Key(token: jwt, audienceOverride: ["https://a"]), now: now) == nil)
         #expect(VerifiedTokenCache.Key(token: jwt) != VerifiedTokenCache.Key(token: jwt + "x"))
         #expect(VerifiedTokenCache.Key(token: "ab") != VerifiedTokenCache.Key(token: "a", audienceOverride: ["b"]))
+        #expect(VerifiedTokenCache.Key(token: jwt) != VerifiedTokenCache.Key(token: jwt, audienceOverride: []))
+        #expect(
+            VerifiedTokenCache.Key(token: "t\u{0}a") != VerifiedTokenCache.Key(token: "t", audienceOverride: ["a"]))
+        #expect(
+            VerifiedTokenCache.Key(token: "t", audienceOverride: ["a", "b"])
+                != VerifiedTokenCache.Key(token: "t", audienceOverride: ["ab"]))
     }
 
     // MARK: Cost (informational only: printed, never asserted)

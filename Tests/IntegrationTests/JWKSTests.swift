@@ -151,6 +151,42 @@ import Testing
         }
     }
 
+    @Test("a key dropped from the JWKS stops verifying at once, even for a token already cached")
+    func droppedKeyEmptiesTheCache() async throws {
+        let dropped = P256.Signing.PrivateKey()
+        let kept = P256.Signing.PrivateKey()
+        let droppedKey = TestKeys.jwk(p256: dropped.publicKey, kid: "2025-01")
+        let keptKey = TestKeys.jwk(p256: kept.publicKey, kid: "2025-02")
+        let withdrawnDocument = TestKeys.jwks([keptKey])
+        try await DocumentServer.with(document: TestKeys.jwks([droppedKey, keptKey])) { server in
+            try await Self.withGateway(jwksURL: server.url) { gw in
+                #expect(await Self.waitUntilReady(gw), "the JWKS never loaded")
+                // The same token twice: the second answer comes from the verified-token cache.
+                let token = Self.es256(dropped, kid: "2025-01")
+                #expect(try await Self.get(gw, token: token).status == 200)
+                #expect(try await Self.get(gw, token: token).status == 200)
+                let keptToken = Self.es256(kept, kid: "2025-02")
+                #expect(try await Self.get(gw, token: keptToken).status == 200)
+
+                // The issuer withdraws 2025-01. A token with an unknown kid makes the
+                // gateway refetch at once (jwks_refresh is 10 min).
+                server.setDocument(withdrawnDocument)
+                gw.upstream.clearReceived()
+                let fetchesBefore = server.requestCount()
+                let probe = try await Self.get(gw, token: Self.es256(kept, kid: "2025-03"))
+                AuthExpect.unauthorized(probe, reasons: ["unknown_key"], "unknown kid")
+                #expect(await eventually(timeout: .seconds(5)) { server.requestCount() > fetchesBefore })
+                let refused = await eventually(timeout: .seconds(5), poll: .milliseconds(100)) {
+                    (try? await Self.get(gw, token: token))?.status == 401
+                }
+                #expect(refused, "a cached token signed by the withdrawn key was still accepted")
+                AuthExpect.unauthorized(try await Self.get(gw, token: token), reasons: ["unknown_key"], "withdrawn key")
+                #expect(gw.upstream.received().isEmpty, "a request with the withdrawn key reached the upstream")
+                #expect(try await Self.get(gw, token: keptToken).status == 200, "the kept key still verifies")
+            }
+        }
+    }
+
     @Test(
         "JWKS endpoint down after a good load: the last good key set stays in use",
         arguments: [DocumentServer.Mode.fail500, .close]

@@ -10,9 +10,13 @@ public final class Authenticator: Sendable {
 
     public init(jwt: JWTVerifier, apiKeys: APIKeyVerifier, issuerKeys: [(issuer: String, keys: IssuerKeys)]) {
         self.jwt = jwt
-        self.tokenCache = VerifiedTokenCache()
+        let tokenCache = VerifiedTokenCache()
+        self.tokenCache = tokenCache
         self.apiKeys = apiKeys
         self.issuerKeys = issuerKeys
+        for (_, keys) in issuerKeys {
+            keys.setKeysRemovedHandler { tokenCache.removeAll() }
+        }
     }
 
     /// Issuers with a `jwks_url` whose keys never loaded.
@@ -39,12 +43,15 @@ public final class Authenticator: Sendable {
         if let cached = tokenCache.lookup(cacheKey, now: now) {
             identity = cached
         } else {
+            // Taken before the keys are: if a JWKS refresh drops the key this token is
+            // being verified with, the cache is emptied and this result is not stored.
+            let generation = tokenCache.generation
             switch jwt.verify(token, now: now) {
             case .failure(let failure):
                 return .failure(failure)
             case .success(let verified):
                 identity = verified
-                tokenCache.store(cacheKey, identity: verified)
+                tokenCache.store(cacheKey, identity: verified, ifGeneration: generation)
             }
         }
         // After the cache on purpose: a revocation applies to cached tokens at once.

@@ -191,9 +191,9 @@ public final class UpstreamTransfer: @unchecked Sendable {
             last.writeBytes(source)
             curlPending.append(.body(last))
         } else {
-            // Exactly the chunk's size: a small body then comes from malloc's per-thread
-            // cache, where a 4 KiB floor went through the slower general path every time.
-            var buffer = ByteBufferAllocator().buffer(capacity: source.count)
+            // Room for more small chunks of the same pass (chunked and SSE bodies arrive
+            // one callback per chunk) without a copy on each append.
+            var buffer = ByteBufferAllocator().buffer(capacity: max(source.count, 4096))
             buffer.writeBytes(source)
             curlEnqueue(.body(buffer))
         }

@@ -251,9 +251,9 @@ public final class GatewayServer: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 4)
                 // Each connection keeps its receive buffer between reads, so an idle event
-                // stream holds one for hours. NIO starts at 2 KiB; 1 KiB still takes a
-                // typical request (a JWT included) in one read, and the allocator grows
-                // the buffer after a full read for clients that send more.
+                // stream holds one for hours. NIO starts at 2 KiB; with 1 KiB a larger
+                // request head (a big RS256 token and many headers) takes a second read,
+                // after which the adaptive allocator grows the buffer for that connection.
                 .childChannelOption(
                     .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536)
                 )

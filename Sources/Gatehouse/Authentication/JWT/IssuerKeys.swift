@@ -31,6 +31,7 @@ public final class IssuerKeys: Sendable {
         var jwks: [VerificationKey]?
         var unknownKidPending = false
         var unknownKidHandler: (@Sendable () -> Void)?
+        var keysRemovedHandler: (@Sendable () -> Void)?
     }
 
     private let state: NIOLockedValueBox<State>
@@ -43,8 +44,27 @@ public final class IssuerKeys: Sendable {
 
     /// Installs a freshly fetched key set. Tokens being verified keep the snapshot they
     /// took; the swap is one assignment under the lock.
-    public func replaceJWKS(_ keys: [VerificationKey]) {
-        state.withLockedValue { $0.jwks = keys }
+    ///
+    /// When a key of the previous set is missing from the new one (often a sign that it
+    /// was compromised), the keys-removed handler runs, so that tokens it signed stop
+    /// being served from the verified-token cache. Returns whether that happened.
+    @discardableResult
+    public func replaceJWKS(_ keys: [VerificationKey]) -> Bool {
+        let kept = Set(keys.map(\.identity))
+        let (removed, handler) = state.withLockedValue { state -> (Bool, (@Sendable () -> Void)?) in
+            let removed = state.jwks?.contains { !kept.contains($0.identity) } ?? false
+            state.jwks = keys
+            return (removed, state.keysRemovedHandler)
+        }
+        // Outside the lock: the handler takes the cache's locks.
+        if removed { handler?() }
+        return removed
+    }
+
+    /// Installs what to run when a JWKS refresh drops a key (the authenticator: empty its
+    /// verified-token cache).
+    public func setKeysRemovedHandler(_ handler: @escaping @Sendable () -> Void) {
+        state.withLockedValue { $0.keysRemovedHandler = handler }
     }
 
     /// False only while a `jwks_url` issuer has never loaded its key set (`/readyz`).

@@ -39,6 +39,28 @@ public struct VerificationKey: Sendable {
     /// A JWKS entry's `alg`: the key then verifies that algorithm only.
     public let pinnedAlgorithm: JWTAlgorithm?
 
+    /// What makes two keys the same key: type, key material, `kid` and pinned `alg`.
+    /// The material enters as its SHA-256, so a secret is not copied into another value.
+    public struct Identity: Hashable, Sendable {
+        let type: KeyType
+        let materialDigest: [UInt8]
+        let kid: String?
+        let pinnedAlgorithm: JWTAlgorithm?
+    }
+
+    public var identity: Identity {
+        let bytes: Data
+        switch material {
+        case .rsa(let key): bytes = key.derRepresentation
+        case .p256(let key): bytes = key.x963Representation
+        case .p384(let key): bytes = key.x963Representation
+        case .ed25519(let key): bytes = key.rawRepresentation
+        case .hmacSecret(let secret): bytes = secret.withUnsafeBytes { Data($0) }
+        }
+        return Identity(
+            type: keyType, materialDigest: Array(SHA256.hash(data: bytes)), kid: kid, pinnedAlgorithm: pinnedAlgorithm)
+    }
+
     /// Refuses RSA keys under 2048 bits, empty secrets, and a pinned algorithm the key's
     /// type cannot verify.
     public init(_ material: Material, kid: String? = nil, pinnedAlgorithm: JWTAlgorithm? = nil) throws(InvalidKey) {

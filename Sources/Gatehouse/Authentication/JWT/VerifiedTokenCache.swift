@@ -21,6 +21,10 @@ public final class VerifiedTokenCache: Sendable {
     public static let defaultCapacity = 100_000
 
     private let shards: [NIOLockedValueBox<Shard>]
+    /// Bumped by `removeAll`, before any shard is emptied: a store that read an older
+    /// value is dropped (checked under the shard's lock), so a verification that began
+    /// before the flush cannot refill the cache with what the flush removed.
+    private let flushes = NIOLockedValueBox<UInt64>(0)
 
     public init(capacity: Int = defaultCapacity, shardCount: Int = 16) {
         let shardCount = max(1, shardCount)
@@ -46,14 +50,28 @@ public final class VerifiedTokenCache: Sendable {
         store(Key(token: token, audienceOverride: audienceOverride), identity: identity)
     }
 
+    /// Caches a verified identity under a key from `Key(token:audienceOverride:)`.
     public func store(_ key: Key, identity: Identity) {
         guard let expiresAt = identity.expiresAt else { return }
         shard(for: key).withLockedValue { $0.store(key, identity: identity, expiresAt: expiresAt) }
     }
 
+    /// The current flush count: read it before verifying, pass it to `store(_:identity:ifGeneration:)`.
+    public var generation: UInt64 { flushes.withLockedValue { $0 } }
+
+    /// Caches a verified identity unless `removeAll` ran since `generation` was read.
+    public func store(_ key: Key, identity: Identity, ifGeneration generation: UInt64) {
+        guard let expiresAt = identity.expiresAt else { return }
+        shard(for: key).withLockedValue { shard in
+            guard flushes.withLockedValue({ $0 }) == generation else { return }
+            shard.store(key, identity: identity, expiresAt: expiresAt)
+        }
+    }
+
     /// Drops every entry: for when a JWKS refresh removes a key (often a sign of
     /// compromise), so that tokens it signed are verified again rather than served.
     public func removeAll() {
+        flushes.withLockedValue { $0 &+= 1 }
         for shard in shards {
             shard.withLockedValue { $0.removeAll() }
         }
@@ -67,20 +85,23 @@ public final class VerifiedTokenCache: Sendable {
         shards[Int(key.a % UInt64(shards.count))]
     }
 
-    /// SHA-256 of the token (and the audience override in force). The full 256-bit
-    /// digest: a collision would hand one caller another's identity.
+    /// SHA-256 of the token and the audience override in force. The full 256-bit digest:
+    /// a collision would hand one caller another's identity.
     public struct Key: Hashable, Sendable {
-        var a, b, c, d: UInt64
+        let a, b, c, d: UInt64
 
+        /// Every part is length-prefixed and the override is tagged, so no two different
+        /// (token, override) pairs hash the same input: no override and an empty one are
+        /// distinct (the verifier treats them differently), whatever bytes the parts hold.
         public init(token: String, audienceOverride: [String]? = nil) {
             var hasher = SHA256()
             Self.hash(token, into: &hasher)
             if let audienceOverride {
-                // NUL cannot occur in a token or (usefully) in an audience: an unambiguous join.
-                for audience in audienceOverride {
-                    withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
-                    Self.hash(audience, into: &hasher)
-                }
+                Self.hash(UInt64(1), into: &hasher)
+                Self.hash(UInt64(audienceOverride.count), into: &hasher)
+                for audience in audienceOverride { Self.hash(audience, into: &hasher) }
+            } else {
+                Self.hash(UInt64(0), into: &hasher)
             }
             let digest = hasher.finalize()
             (a, b, c, d) = digest.withUnsafeBytes { raw in
@@ -93,11 +114,19 @@ public final class VerifiedTokenCache: Sendable {
             }
         }
 
-        /// Hashes the string's UTF-8 in place; a token (always native, contiguous) is not
-        /// copied into an array first.
+        /// The string's UTF-8 length, then its bytes, hashed in place: a token (always
+        /// native, contiguous) is not copied into an array first.
         private static func hash(_ text: String, into hasher: inout SHA256) {
             var text = text
-            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            text.withUTF8 { bytes in
+                hash(UInt64(bytes.count), into: &hasher)
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(bytes))
+            }
+        }
+
+        /// Eight little-endian bytes, from the stack rather than a temporary array.
+        private static func hash(_ number: UInt64, into hasher: inout SHA256) {
+            withUnsafeBytes(of: number.littleEndian) { hasher.update(bufferPointer: $0) }
         }
     }
 
@@ -147,6 +176,8 @@ public final class VerifiedTokenCache: Sendable {
             }
             let slot: Int
             if ring.count < capacity {
+                // Grown by hand: append's doubling would overshoot the capacity by up to 2×.
+                if ring.count == ring.capacity { ring.reserveCapacity(min(capacity, max(16, ring.count * 2))) }
                 slot = ring.count
                 ring.append(key)
             } else {
