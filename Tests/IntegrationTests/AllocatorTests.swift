@@ -7,22 +7,8 @@ import Testing
     @Test("the gateway binary runs on mimalloc and says so when it starts")
     func gatewayUsesMimalloc() async throws {
         let port = try await GatewayFixture.closedPort()
-        let path = try GatehouseProcess.writeConfig(
-            """
-            [server]
-            listen = "127.0.0.1:\(port)"
-            [admin]
-            listen = "off"
-            [logs]
-            access = "off"
-            denials = "off"
-            [[routes]]
-            name = "r"
-            path = "/"
-            upstream = "http://127.0.0.1:9/"
-            auth = "none"
-            """
-        )
+        // Port 9 (discard): nothing answers there, and this test sends no request.
+        let path = try GatehouseProcess.writeOpenRouteConfig(port: port, upstreamPort: 9)
         let running = try GatehouseProcess.start(["serve", "--config", path])
         let listening = await eventually(timeout: .seconds(10)) {
             running.stderrSoFar().contains("gatehouse listening")

@@ -11,23 +11,8 @@ import Testing
         denials: String = "off"
     ) async throws -> (GatehouseProcess.Running, Int) {
         let port = try await GatewayFixture.closedPort()
-        let path = try GatehouseProcess.writeConfig(
-            """
-            [server]
-            listen = "127.0.0.1:\(port)"
-            shutdown_grace = "\(grace)"
-            [admin]
-            listen = "off"
-            [logs]
-            access = "off"
-            denials = "\(denials)"
-            [[routes]]
-            name = "r"
-            path = "/"
-            upstream = "http://127.0.0.1:\(upstream.port)/"
-            auth = "none"
-            """
-        )
+        let path = try GatehouseProcess.writeOpenRouteConfig(
+            port: port, upstreamPort: upstream.port, serverLines: ["shutdown_grace = \"\(grace)\""], denials: denials)
         let running = try GatehouseProcess.start(["serve", "--config", path])
         let up = await eventually(timeout: .seconds(10)) {
             (try? await CurlClient.request(url: "http://127.0.0.1:\(port)/x", timeout: .seconds(2)))?.status == 200

@@ -53,6 +53,30 @@ struct GatehouseProcess {
     }
 
     /// Writes `text` to a fresh temporary directory as `proxy.conf`; returns its path.
+    /// A config with one `auth = "none"` route to `upstreamPort`, no admin listener and no
+    /// access log: for tests about the process itself. `serverLines` go under [server].
+    static func writeOpenRouteConfig(
+        port: Int, upstreamPort: Int, serverLines: [String] = [], denials: String = "off"
+    ) throws -> String {
+        try writeConfig(
+            """
+            [server]
+            listen = "127.0.0.1:\(port)"
+            \(serverLines.joined(separator: "\n"))
+            [admin]
+            listen = "off"
+            [logs]
+            access = "off"
+            denials = "\(denials)"
+            [[routes]]
+            name = "r"
+            path = "/"
+            upstream = "http://127.0.0.1:\(upstreamPort)/"
+            auth = "none"
+            """
+        )
+    }
+
     static func writeConfig(_ text: String) throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gh-conf-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -50,9 +50,9 @@ public final class IssuerKeys: Sendable {
     /// being served from the verified-token cache. Returns whether that happened.
     @discardableResult
     public func replaceJWKS(_ keys: [VerificationKey]) -> Bool {
-        let kept = Set(keys.map(\.identity))
+        let kept = Set(keys.map(\.fingerprint))
         let (removed, handler) = state.withLockedValue { state -> (Bool, (@Sendable () -> Void)?) in
-            let removed = state.jwks?.contains { !kept.contains($0.identity) } ?? false
+            let removed = state.jwks?.contains { !kept.contains($0.fingerprint) } ?? false
             state.jwks = keys
             return (removed, state.keysRemovedHandler)
         }

@@ -41,14 +41,15 @@ public struct VerificationKey: Sendable {
 
     /// What makes two keys the same key: type, key material, `kid` and pinned `alg`.
     /// The material enters as its SHA-256, so a secret is not copied into another value.
-    public struct Identity: Hashable, Sendable {
+    /// (Not called "identity": in this code base that is always the caller's.)
+    public struct Fingerprint: Hashable, Sendable {
         let type: KeyType
         let materialDigest: [UInt8]
         let kid: String?
         let pinnedAlgorithm: JWTAlgorithm?
     }
 
-    public var identity: Identity {
+    public var fingerprint: Fingerprint {
         let bytes: Data
         switch material {
         case .rsa(let key): bytes = key.derRepresentation
@@ -57,7 +58,7 @@ public struct VerificationKey: Sendable {
         case .ed25519(let key): bytes = key.rawRepresentation
         case .hmacSecret(let secret): bytes = secret.withUnsafeBytes { Data($0) }
         }
-        return Identity(
+        return Fingerprint(
             type: keyType, materialDigest: Array(SHA256.hash(data: bytes)), kid: kid, pinnedAlgorithm: pinnedAlgorithm)
     }
 

@@ -50,20 +50,15 @@ public final class VerifiedTokenCache: Sendable {
         store(Key(token: token, audienceOverride: audienceOverride), identity: identity)
     }
 
-    /// Caches a verified identity under a key from `Key(token:audienceOverride:)`.
-    public func store(_ key: Key, identity: Identity) {
-        guard let expiresAt = identity.expiresAt else { return }
-        shard(for: key).withLockedValue { $0.store(key, identity: identity, expiresAt: expiresAt) }
-    }
-
     /// The current flush count: read it before verifying, pass it to `store(_:identity:ifGeneration:)`.
     public var generation: UInt64 { flushes.withLockedValue { $0 } }
 
-    /// Caches a verified identity unless `removeAll` ran since `generation` was read.
-    public func store(_ key: Key, identity: Identity, ifGeneration generation: UInt64) {
+    /// Caches a verified identity under a key from `Key(token:audienceOverride:)`; with a
+    /// `generation`, only if `removeAll` has not run since it was read.
+    public func store(_ key: Key, identity: Identity, ifGeneration generation: UInt64? = nil) {
         guard let expiresAt = identity.expiresAt else { return }
         shard(for: key).withLockedValue { shard in
-            guard flushes.withLockedValue({ $0 }) == generation else { return }
+            if let generation, flushes.withLockedValue({ $0 }) != generation { return }
             shard.store(key, identity: identity, expiresAt: expiresAt)
         }
     }
