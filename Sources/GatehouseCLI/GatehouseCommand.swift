@@ -1,11 +1,12 @@
 import ArgumentParser
+import Dispatch
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 @main
-struct GatehouseCommand: AsyncParsableCommand {
+struct GatehouseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "A token-verifying reverse proxy for HTTP APIs and MCP servers.",
@@ -20,23 +21,26 @@ struct GatehouseCommand: AsyncParsableCommand {
 
     /// Runs the command, mapping outcomes onto SPEC §1's exit codes: argument-parser's
     /// usage errors (its own code 64) become 1; anything unexpected becomes 2.
-    static func main() async {
+    ///
+    /// The entry point is synchronous and the main thread waits for the command, instead of
+    /// an `async` main: Swift's async main ends the main thread with `dispatch_main`, and
+    /// valgrind (Debian's 3.19) then crashes on the next thread the gateway starts, which
+    /// ruled out `make bench-count`'s instruction counts. Nothing here uses the main actor.
+    static func main() {
         let command: any ParsableCommand
         do {
             command = try parseAsRoot()
         } catch {
             exitReporting(error)
         }
-        do {
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                var syncCommand = command
-                try syncCommand.run()
-            }
-        } catch {
-            exitReporting(error)
+        let outcome: Result<Void, any Error>
+        if let asyncCommand = command as? any AsyncParsableCommand {
+            outcome = MainThreadWaiter.run(asyncCommand)
+        } else {
+            var syncCommand = command
+            outcome = Result { try syncCommand.run() }
         }
+        if case .failure(let error) = outcome { exitReporting(error) }
     }
 
     private static func exitReporting(_ error: any Error) -> Never {
