@@ -31,4 +31,57 @@ import Testing
         #expect(!"".containsASCIICaseInsensitive("x"))
         #expect("anything".containsASCIICaseInsensitive(""))
     }
+
+    @Test("substrings in the middle of a string compare on their own bytes")
+    func substrings() {
+        let text = "xxContent-Typeyy"
+        let middle = text.dropFirst(2).dropLast(2)
+        #expect(middle.equalsASCIICaseInsensitive("content-type"))
+        #expect(middle.hasASCIICaseInsensitivePrefix("content-"))
+        #expect(!middle.hasASCIICaseInsensitivePrefix("content-typeyy"))
+        #expect("Content".hasASCIICaseInsensitivePrefix(""))
+        #expect(!"".hasASCIICaseInsensitivePrefix("c"))
+    }
+
+    @Test("trimming removes only spaces and tabs, and only at the ends")
+    func trimming() {
+        #expect(" \t a b \t ".trimmingASCIIWhitespace() == "a b")
+        #expect("ab".trimmingASCIIWhitespace() == "ab")
+        #expect(" \t ".trimmingASCIIWhitespace() == "")
+        #expect("".trimmingASCIIWhitespace() == "")
+        // Other whitespace is not HTTP whitespace: it stays.
+        #expect("\u{A0}x\n".trimmingASCIIWhitespace() == "\u{A0}x\n")
+        // A blank byte before a combining mark is trimmed as the byte it is.
+        #expect(" \u{301}x".trimmingASCIIWhitespace().utf8.elementsEqual("\u{301}x".utf8))
+        let inner = "[  v  ]".dropFirst().dropLast()
+        #expect(inner.trimmingASCIIWhitespace() == "v")
+    }
+
+    @Test("comma-separated tokens: trimmed, empty ones skipped")
+    func listTokens() {
+        var tokens: [String] = []
+        HopByHopHeaders.forEachListToken(in: " a ,, b\t,\tc d ,") { tokens.append(String($0)) }
+        #expect(tokens == ["a", "b", "c d"])
+        tokens = []
+        HopByHopHeaders.forEachListToken(in: "") { tokens.append(String($0)) }
+        HopByHopHeaders.forEachListToken(in: " , ,") { tokens.append(String($0)) }
+        #expect(tokens.isEmpty)
+        HopByHopHeaders.forEachListToken(in: "ünï, x") { tokens.append(String($0)) }
+        #expect(tokens == ["ünï", "x"])
+    }
+
+    @Test("the Bearer scheme: case-insensitive, then a blank, then the token")
+    func bearerScheme() {
+        #expect(PresentedCredential.bearerToken("Bearer abc") == "abc")
+        #expect(PresentedCredential.bearerToken("  bEaReR\t\tabc  ") == "abc")
+        #expect(PresentedCredential.bearerToken("Bearer") == "")
+        #expect(PresentedCredential.bearerToken("Bearer   ") == "")
+        #expect(PresentedCredential.bearerToken("Bearerabc") == nil)
+        #expect(PresentedCredential.bearerToken("Beare") == nil)
+        #expect(PresentedCredential.bearerToken("Basic eA==") == nil)
+        #expect(PresentedCredential.bearerToken("") == nil)
+        // A combining mark glued to the scheme makes it another word, not "Bearer".
+        #expect(PresentedCredential.bearerToken("Bearer\u{301} abc") == nil)
+        #expect(PresentedCredential.bearerToken("Bearer a b") == "a b")
+    }
 }

@@ -50,14 +50,14 @@ public enum PresentedCredential: Sendable, Equatable {
     }
 
     /// The token of `Bearer <token>` (scheme case-insensitive), nil for other schemes.
+    /// Works on the UTF-8 bytes: every request with a token passes here.
     static func bearerToken(_ value: String) -> String? {
         let trimmed = value.trimmingASCIIWhitespace()
-        guard trimmed.utf8.count >= 6 else { return nil }
-        let scheme = trimmed.prefix(6)
-        guard scheme.lowercased() == "bearer" else { return nil }
-        let rest = trimmed.dropFirst(6)
-        if rest.isEmpty { return "" }
-        guard let first = rest.first, first == " " || first == "\t" else { return nil }
-        return String(rest.trimmingASCIIWhitespace())
+        guard trimmed.hasASCIICaseInsensitivePrefix("bearer") else { return nil }
+        let bytes = trimmed.utf8
+        let afterScheme = bytes.index(bytes.startIndex, offsetBy: 6)
+        if afterScheme == bytes.endIndex { return "" }
+        guard bytes[afterScheme] == UInt8(ascii: " ") || bytes[afterScheme] == UInt8(ascii: "\t") else { return nil }
+        return String(trimmed[afterScheme...].trimmingASCIIWhitespace())
     }
 }

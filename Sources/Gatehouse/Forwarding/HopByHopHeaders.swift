@@ -29,21 +29,28 @@ enum HopByHopHeaders {
     static func namedInConnection(_ headers: [(name: String, value: String)]) -> Set<String> {
         var named: Set<String> = []
         for (name, value) in headers where name.equalsASCIICaseInsensitive("connection") {
-            // Walks the tokens in place: nearly every upstream response says
-            // `Connection: keep-alive`, and `split` would allocate an array for it.
-            var rest = value[...]
-            while !rest.isEmpty {
-                let comma = rest.firstIndex(of: ",") ?? rest.endIndex
-                let token = rest[..<comma]
-                rest = comma == rest.endIndex ? rest[comma...] : rest[rest.index(after: comma)...]
-                let trimmed = token.trimmingASCIIWhitespace()
+            forEachListToken(in: value) { token in
                 // `keep-alive` names a field that is hop-by-hop anyway: no need to collect it.
                 // (`close` is collected: a field literally named Close must go too.)
-                if trimmed.isEmpty || trimmed.equalsASCIICaseInsensitive("keep-alive") { continue }
-                named.insert(trimmed.lowercased())
+                if !token.equalsASCIICaseInsensitive("keep-alive") { named.insert(token.lowercased()) }
             }
         }
         return named
+    }
+
+    /// Calls `body` with each non-empty, trimmed element of a comma-separated field value.
+    /// Walks the UTF-8 bytes in place: nearly every upstream response says
+    /// `Connection: keep-alive`, and `split` would allocate an array for it. Commas and
+    /// blanks are ASCII, so every cut falls on a scalar boundary.
+    static func forEachListToken(in value: String, _ body: (Substring) -> Void) {
+        let bytes = value.utf8
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let comma = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.endIndex
+            let token = value[start..<comma].trimmingASCIIWhitespace()
+            if !token.isEmpty { body(token) }
+            start = comma == bytes.endIndex ? comma : bytes.index(after: comma)
+        }
     }
 
     /// The response fields a client may see: hop-by-hop ones and those named by
@@ -62,10 +69,21 @@ enum HopByHopHeaders {
 
 extension StringProtocol {
     /// Trims spaces and horizontal tabs, the only whitespace HTTP allows around values.
+    /// Works on the UTF-8 bytes: both are ASCII, so each cut is a scalar boundary, and a
+    /// byte comparison costs a fraction of the `Character` one.
     func trimmingASCIIWhitespace() -> Substring {
-        var s = self[...]
-        while let first = s.first, first == " " || first == "\t" { s = s.dropFirst() }
-        while let last = s.last, last == " " || last == "\t" { s = s.dropLast() }
-        return Substring(s)
+        let text = Substring(self)
+        let bytes = text.utf8
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") {
+            start = bytes.index(after: start)
+        }
+        while start < end {
+            let last = bytes.index(before: end)
+            guard bytes[last] == UInt8(ascii: " ") || bytes[last] == UInt8(ascii: "\t") else { break }
+            end = last
+        }
+        return text[start..<end]
     }
 }

@@ -5,15 +5,44 @@
 extension StringProtocol {
     /// Equality ignoring ASCII case.
     func equalsASCIICaseInsensitive(_ lowercased: String) -> Bool {
-        utf8.count == lowercased.utf8.count && utf8.elementsEqual(lowercased.utf8) { $0.asciiLowercased == $1 }
+        let bytes = utf8
+        let other = lowercased.utf8
+        guard bytes.count == other.count else { return false }
+        // Native strings and literals are contiguous: compare the two byte buffers directly
+        // (the generic `elementsEqual` walks both views through index arithmetic).
+        if let equal = bytes.withContiguousStorageIfAvailable({ mine in
+            other.withContiguousStorageIfAvailable { theirs in Self.equalsIgnoringASCIICase(mine, theirs) }
+        }), let equal {
+            return equal
+        }
+        return bytes.elementsEqual(other) { $0.asciiLowercased == $1 }
+    }
+
+    /// Compares `bytes.count` bytes of each buffer. Sound as long as `lowercased` is at
+    /// least that long, which both callers check first; the buffers are read only inside
+    /// the `withContiguousStorageIfAvailable` closures that lent them.
+    private static func equalsIgnoringASCIICase(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ lowercased: UnsafeBufferPointer<UInt8>
+    )
+        -> Bool
+    {
+        for index in bytes.indices where bytes[index].asciiLowercased != lowercased[index] { return false }
+        return true
     }
 
     /// Whether the text starts with `lowercasedPrefix`, ignoring ASCII case.
     func hasASCIICaseInsensitivePrefix(_ lowercasedPrefix: String) -> Bool {
-        utf8.count >= lowercasedPrefix.utf8.count
-            && utf8.prefix(lowercasedPrefix.utf8.count).elementsEqual(lowercasedPrefix.utf8) {
-                $0.asciiLowercased == $1
+        let bytes = utf8
+        let prefix = lowercasedPrefix.utf8
+        guard bytes.count >= prefix.count else { return false }
+        if let starts = bytes.withContiguousStorageIfAvailable({ mine in
+            prefix.withContiguousStorageIfAvailable { theirs in
+                Self.equalsIgnoringASCIICase(UnsafeBufferPointer(rebasing: mine[0..<theirs.count]), theirs)
             }
+        }), let starts {
+            return starts
+        }
+        return bytes.prefix(prefix.count).elementsEqual(prefix) { $0.asciiLowercased == $1 }
     }
 
     /// Whether `lowercasedNeedle` occurs anywhere in the text, ignoring ASCII case.

@@ -277,7 +277,7 @@ public struct Gate: Sendable {
 
     /// The path part of a raw target, for logging a target that could not be normalised.
     static func rawPath(_ target: String) -> String {
-        guard let question = target.firstIndex(of: "?") else { return target }
+        guard let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return target }
         return String(target[..<question])
     }
 }
