@@ -5,7 +5,7 @@ SWIFT        ?= swift
 APT_PACKAGES := libcurl4-openssl-dev libssl-dev libsqlite3-dev libmimalloc-dev pkg-config ca-certificates curl openssl
 BIN          := .build/debug/gatehouse
 
-.PHONY: all deps build run run-example test lint format bench soak
+.PHONY: all deps build run run-example test lint format bench bench-count soak
 
 all: build
 
@@ -57,6 +57,14 @@ bench: deps
 		--candidate "$$PWD/bench/candidate-auth.sh" --candidate-name gatehouse
 	bench/compare/run.sh --alg RS256 --variants single \
 		--candidate "$$PWD/bench/candidate-noauth.sh" --candidate-name gatehouse-noauth
+
+# Instructions per request under valgrind's callgrind, Gatehouse beside nginx and HAProxy
+# on the same sequential requests (bench/instructions.py; needs valgrind on top of what
+# `make bench` needs). Repeatable to a fraction of a percent, so it compares two builds
+# where timings on a shared machine cannot; it does not see the kernel's share.
+bench-count: deps
+	$(SWIFT) build -c release --scratch-path .build-release --product gatehouse
+	python3 bench/instructions.py
 
 # Open SSE streams for `make bench`: each costs the gateway two descriptors, so the
 # default stays under a 20,000-descriptor hard limit (`ulimit -Hn`).
