@@ -158,6 +158,36 @@ private func success(_ result: Result<Identity, AuthenticationFailure>) -> Ident
         #expect(identity.expiresAt == now + 600)
     }
 
+    /// The HMAC states are keyed once per key and copied for each check: a check must
+    /// never leave anything behind in them, whatever order and threads checks come in.
+    @Test(arguments: ["HS256", "HS384", "HS512"])
+    func keyedMACStateIsNeverChangedByAVerification(alg: String) async {
+        let valid = token(alg: alg)
+        let forged = token(alg: alg, signer: .hmac(Array("another secret of the same length!!!!!!".utf8)))
+        let verifier = standard
+        let outcomes = await withTaskGroup(of: (Bool, Bool).self) { group in
+            for round in 0..<200 {
+                group.addTask {
+                    // Alternate the order so a failed check precedes a valid one and vice versa.
+                    if round % 2 == 0 {
+                        let bad = success(verifier.verify(forged, now: now)) == nil
+                        let good = success(verifier.verify(valid, now: now)) != nil
+                        return (good, bad)
+                    }
+                    let good = success(verifier.verify(valid, now: now)) != nil
+                    let bad = success(verifier.verify(forged, now: now)) == nil
+                    return (good, bad)
+                }
+            }
+            var all: [(Bool, Bool)] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        #expect(outcomes.count == 200)
+        #expect(outcomes.allSatisfy { $0.0 && $0.1 })
+        #expect(reason(standard.verify(forged, now: now)) == .invalidSignature)
+    }
+
     @Test(arguments: ["none", "None", "NONE", "nOnE"])
     func algNoneIsRefusedInEverySpelling(alg: String) {
         let header = json(["alg": alg, "typ": "JWT"])
