@@ -83,5 +83,8 @@ import Testing
         // A combining mark glued to the scheme makes it another word, not "Bearer".
         #expect(PresentedCredential.bearerToken("Bearer\u{301} abc") == nil)
         #expect(PresentedCredential.bearerToken("Bearer a b") == "a b")
+        // A blank then a combining mark: the blank byte separates, and what follows is a
+        // (malformed) token, refused later as such, never a credential that is ignored.
+        #expect(PresentedCredential.bearerToken("Bearer \u{301}abc") == "\u{301}abc")
     }
 }

@@ -534,6 +534,11 @@ private func success(_ result: Result<Identity, AuthenticationFailure>) -> Ident
             success(standard.verify(token(payload: claims(["scope": " a  b a c "])), now: now)))
         #expect(fromString.scopes == ["a", "b", "c"])
         #expect(fromString.hasScopeClaim)
+        // Scope tokens are delimited by the space byte (RFC 6749 §3.3), even where a
+        // combining mark follows it: the issuer signed "admin" as a token of its own.
+        let combining = try #require(
+            success(standard.verify(token(payload: claims(["scope": "admin \u{301}x"])), now: now)))
+        #expect(combining.scopes == ["admin", "\u{301}x"])
         let scp = makeVerifier { $0.claims.scopes = "scp" }
         let fromArray = try #require(success(scp.verify(token(payload: claims(["scp": ["x", "y", 3, ""]])), now: now)))
         #expect(fromArray.scopes == ["x", "y"])

@@ -44,8 +44,9 @@ public struct VerificationKey: Sendable {
     /// Keying an HMAC hashes the padded secret twice, about what a short token's whole
     /// MAC costs; doing it once per key, not per token, halves a cold HS256 check. Each
     /// verification copies a state and updates the copy (the digests copy on write), so
-    /// the keyed states themselves never change.
-    private struct KeyedMACs: Sendable {
+    /// the keyed states themselves never change. A class, so that copying a key retains
+    /// one box rather than the six digest contexts inside.
+    private final class KeyedMACs: Sendable {
         let sha256: HMAC<SHA256>
         let sha384: HMAC<SHA384>
         let sha512: HMAC<SHA512>
