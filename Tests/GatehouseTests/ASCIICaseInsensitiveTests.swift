@@ -56,35 +56,4 @@ import Testing
         let inner = "[  v  ]".dropFirst().dropLast()
         #expect(inner.trimmingASCIIWhitespace() == "v")
     }
-
-    @Test("comma-separated tokens: trimmed, empty ones skipped")
-    func listTokens() {
-        var tokens: [String] = []
-        HopByHopHeaders.forEachListToken(in: " a ,, b\t,\tc d ,") { tokens.append(String($0)) }
-        #expect(tokens == ["a", "b", "c d"])
-        tokens = []
-        HopByHopHeaders.forEachListToken(in: "") { tokens.append(String($0)) }
-        HopByHopHeaders.forEachListToken(in: " , ,") { tokens.append(String($0)) }
-        #expect(tokens.isEmpty)
-        HopByHopHeaders.forEachListToken(in: "ünï, x") { tokens.append(String($0)) }
-        #expect(tokens == ["ünï", "x"])
-    }
-
-    @Test("the Bearer scheme: case-insensitive, then a blank, then the token")
-    func bearerScheme() {
-        #expect(PresentedCredential.bearerToken("Bearer abc") == "abc")
-        #expect(PresentedCredential.bearerToken("  bEaReR\t\tabc  ") == "abc")
-        #expect(PresentedCredential.bearerToken("Bearer") == "")
-        #expect(PresentedCredential.bearerToken("Bearer   ") == "")
-        #expect(PresentedCredential.bearerToken("Bearerabc") == nil)
-        #expect(PresentedCredential.bearerToken("Beare") == nil)
-        #expect(PresentedCredential.bearerToken("Basic eA==") == nil)
-        #expect(PresentedCredential.bearerToken("") == nil)
-        // A combining mark glued to the scheme makes it another word, not "Bearer".
-        #expect(PresentedCredential.bearerToken("Bearer\u{301} abc") == nil)
-        #expect(PresentedCredential.bearerToken("Bearer a b") == "a b")
-        // A blank then a combining mark: the blank byte separates, and what follows is a
-        // (malformed) token, refused later as such, never a credential that is ignored.
-        #expect(PresentedCredential.bearerToken("Bearer \u{301}abc") == "\u{301}abc")
-    }
 }

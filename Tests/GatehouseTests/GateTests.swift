@@ -258,4 +258,17 @@ private func decide(_ gate: Gate, _ request: IncomingRequest) -> Decision {
     func connectionTokens(value: String, expected: [String]) {
         #expect(HopByHopHeaders.namedInConnection([("connection", value), ("Other", "a, b")]) == Set(expected))
     }
+
+    @Test("comma-separated tokens: trimmed, empty ones skipped")
+    func listTokens() {
+        var tokens: [String] = []
+        HopByHopHeaders.forEachListToken(in: " a ,, b\t,\tc d ,") { tokens.append(String($0)) }
+        #expect(tokens == ["a", "b", "c d"])
+        tokens = []
+        HopByHopHeaders.forEachListToken(in: "") { tokens.append(String($0)) }
+        HopByHopHeaders.forEachListToken(in: " , ,") { tokens.append(String($0)) }
+        #expect(tokens.isEmpty)
+        HopByHopHeaders.forEachListToken(in: "ünï, x") { tokens.append(String($0)) }
+        #expect(tokens == ["ünï", "x"])
+    }
 }

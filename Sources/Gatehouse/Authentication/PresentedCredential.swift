@@ -52,12 +52,13 @@ public enum PresentedCredential: Sendable, Equatable {
     /// The token of `Bearer <token>` (scheme case-insensitive), nil for other schemes.
     /// Works on the UTF-8 bytes: every request with a token passes here.
     static func bearerToken(_ value: String) -> String? {
+        let scheme = "bearer"
         let trimmed = value.trimmingASCIIWhitespace()
-        guard trimmed.hasASCIICaseInsensitivePrefix("bearer") else { return nil }
+        guard trimmed.hasASCIICaseInsensitivePrefix(scheme) else { return nil }
         let bytes = trimmed.utf8
-        let afterScheme = bytes.index(bytes.startIndex, offsetBy: 6)
+        let afterScheme = bytes.index(bytes.startIndex, offsetBy: scheme.utf8.count)
         if afterScheme == bytes.endIndex { return "" }
-        guard bytes[afterScheme] == UInt8(ascii: " ") || bytes[afterScheme] == UInt8(ascii: "\t") else { return nil }
+        guard bytes[afterScheme].isHTTPBlank else { return nil }
         return String(trimmed[afterScheme...].trimmingASCIIWhitespace())
     }
 }

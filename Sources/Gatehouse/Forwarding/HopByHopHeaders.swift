@@ -66,24 +66,3 @@ enum HopByHopHeaders {
         return kept
     }
 }
-
-extension StringProtocol {
-    /// Trims spaces and horizontal tabs, the only whitespace HTTP allows around values.
-    /// Works on the UTF-8 bytes: both are ASCII, so each cut is a scalar boundary, and a
-    /// byte comparison costs a fraction of the `Character` one.
-    func trimmingASCIIWhitespace() -> Substring {
-        let text = Substring(self)
-        let bytes = text.utf8
-        var start = bytes.startIndex
-        var end = bytes.endIndex
-        while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") {
-            start = bytes.index(after: start)
-        }
-        while start < end {
-            let last = bytes.index(before: end)
-            guard bytes[last] == UInt8(ascii: " ") || bytes[last] == UInt8(ascii: "\t") else { break }
-            end = last
-        }
-        return text[start..<end]
-    }
-}

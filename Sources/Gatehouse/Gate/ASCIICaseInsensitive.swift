@@ -59,6 +59,28 @@ extension StringProtocol {
     }
 }
 
+extension StringProtocol {
+    /// Trims spaces and horizontal tabs, the only whitespace HTTP allows around values.
+    /// Works on the UTF-8 bytes: both are ASCII, so each cut is a scalar boundary, and a
+    /// byte comparison costs a fraction of the `Character` one.
+    func trimmingASCIIWhitespace() -> Substring {
+        let text = Substring(self)
+        let bytes = text.utf8
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, bytes[start].isHTTPBlank { start = bytes.index(after: start) }
+        while start < end {
+            let last = bytes.index(before: end)
+            guard bytes[last].isHTTPBlank else { break }
+            end = last
+        }
+        return text[start..<end]
+    }
+}
+
 extension UInt8 {
     var asciiLowercased: UInt8 { self >= 65 && self <= 90 ? self | 0x20 : self }
+    /// A space or a horizontal tab: the only whitespace HTTP allows around values and
+    /// after an authentication scheme.
+    var isHTTPBlank: Bool { self == UInt8(ascii: " ") || self == UInt8(ascii: "\t") }
 }
