@@ -3,10 +3,11 @@
 nginx (plain proxy, no auth) and HAProxy (verifying every JWT), same requests, one run.
 
 Why: on this class of machine the CPU speed drifts ~1.7x between runs, so timings need a
-same-run reference and still move. An instruction count does not drift: the same binary
+same-run reference and still move. An instruction count barely moves: the same binary
 given the same requests executes the same instructions whatever else the machine is
-doing, so two builds can be compared to a fraction of a percent. What it does not see is
-the kernel (syscalls, loopback TCP), which is about 40 % of the gateway's CPU time under
+doing, so two builds measured in the same minutes can be compared to a fraction of a
+percent (over hours a figure can drift by up to 1 %: timers, date-stamped fields). What
+it does not see is the kernel (syscalls, loopback TCP), which is about 40 % of the gateway's CPU time under
 load (see BENCHMARKS.md); it counts user-space work only.
 
 How: each proxy runs alone under `valgrind --tool=callgrind` on 127.0.0.1 behind a native
